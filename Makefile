@@ -1,0 +1,34 @@
+# Tugboat: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV = $(shell bash .ci/pyenv.sh)
+PY = $(VENV)/bin/python
+
+.PHONY: tools venv demo demo-down test test-unit test-integration lint crds bench
+
+tools:            ## build etcd, kube-*, kubectl, kwok, kwokctl, helm into ~/.cache/tugboat (once)
+	bash hack/build-tools.sh
+
+venv:             ## create the Python environment outside the clone (once per dependency spec)
+	@echo $(VENV)
+
+demo: tools       ## local cluster + operator + the example lineage, end to end
+	bash hack/demo.sh
+
+demo-down:        ## stop the demo's operator and cluster
+	bash hack/demo.sh down
+
+test: tools       ## the whole test suite (what CI runs)
+	bash hack/test.sh
+
+test-unit:
+	$(PY) -m pytest tests/unit -q
+
+lint:
+	$(VENV)/bin/ruff check operator workloads tests
+	cd $(CURDIR) && $(VENV)/bin/lint-imports
+
+crds:             ## regenerate crds/ from the API models
+	$(VENV)/bin/tugboat crds --write crds
+
+bench: tools      ## benchmarks (ratios against baselines measured in the same run)
+	bash hack/bench.sh

@@ -1,0 +1,94 @@
+"""AgentDeployment: a tenant's isolated endpoint serving a verified release with guardrails."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import DNS_LABEL, QUANTITY, Name, PermissionLevel, Rule, StatusBase, WireModel
+
+
+class AutoscalingSpec(WireModel):
+    RULES = (
+        Rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas",
+             lambda a: a.min_replicas <= a.max_replicas, ".minReplicas"),
+    )
+
+    enabled: bool = False
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    max_replicas: int = Field(default=3, ge=1, le=1000)
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100)
+
+
+class ServingResources(WireModel):
+    cpu: str = Field(default="500m", pattern=QUANTITY)
+    memory: str = Field(default="1Gi", pattern=QUANTITY)
+    gpus: int = Field(default=0, ge=0, le=16)
+
+
+class PromptFilter(WireModel):
+    deny_patterns: list[str] = Field(default_factory=list, max_length=100)
+    max_prompt_chars: int = Field(default=2048, ge=1, le=1_000_000)
+
+
+class ToolPolicy(WireModel):
+    allowed: list[str] = Field(default_factory=list, max_length=100,
+                               json_schema_extra={"x-kubernetes-list-type": "set"})
+
+
+class FallbackMode(StrEnum):
+    SIMPLE_MODEL = "SimpleModel"
+    REFUSE = "Refuse"
+
+
+class FallbackSpec(WireModel):
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    mode: FallbackMode = FallbackMode.REFUSE
+
+
+class DetectorKind(StrEnum):
+    TASK = "Task"
+    REGEX = "Regex"
+    JSON_SCHEMA = "JsonSchema"
+    REFERENCE = "Reference"
+
+
+class SuccessDetectorSpec(WireModel):
+    kind: DetectorKind = DetectorKind.TASK
+    pattern: str | None = Field(default=None, max_length=4096)
+    schema_text: str | None = Field(default=None, max_length=65536, alias="schema",
+                                    description="JSON Schema (as JSON text) for kind JsonSchema")
+
+
+class GuardrailsSpec(WireModel):
+    prompt_filter: PromptFilter = Field(default_factory=PromptFilter)
+    tools: ToolPolicy = Field(default_factory=ToolPolicy)
+    fallback: FallbackSpec = Field(default_factory=FallbackSpec)
+    permission_level: PermissionLevel = PermissionLevel.STANDARD
+    success_detector: SuccessDetectorSpec = Field(default_factory=SuccessDetectorSpec)
+
+
+class AgentDeploymentSpec(WireModel):
+    model_line: Name
+    release: Name | None = Field(default=None, description="Pin a release of the model line")
+    replicas: int = Field(default=1, ge=0, le=1000)
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
+    resources: ServingResources = Field(default_factory=ServingResources)
+    node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63)
+    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec)
+
+
+class AgentDeploymentStatus(StatusBase):
+    ready_replicas: int | None = None
+    release: str | None = None
+    release_digest: str | None = None
+    endpoint: str | None = None
+
+
+PRINTER_COLUMNS = [
+    {"name": "Line", "type": "string", "jsonPath": ".spec.modelLine"},
+    {"name": "Release", "type": "string", "jsonPath": ".status.release"},
+    {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
+]

@@ -1,0 +1,132 @@
+"""Shared building blocks of the API models: wire naming, conditions, status basics.
+
+The pydantic models in this package are the single source of the CRD schemas (see `crd.py`);
+they decide shape and defaults only, never behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "tugboat.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# RFC 1123 label, as Kubernetes names of namespaces, pools and releases must be.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+QUANTITY = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+SHA256_HEX = r"^[a-f0-9]{64}$"
+
+Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A cross-field rule, enforced twice from one definition: as CEL by the API server at
+    apply time, and by the same model in Python (so pure code and tests agree with the CRD)."""
+
+    cel: str
+    message: str
+    check: Callable[[Any], bool]
+    field: str | None = None
+
+    def wire(self) -> dict:
+        out = {"rule": self.cel, "message": self.message}
+        return {**out, "fieldPath": self.field} if self.field else out
+
+
+def _publish_rules(schema: dict, cls: type) -> None:
+    rules = getattr(cls, "RULES", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [r.wire() for r in rules]
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; specs reject unknown fields."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        validate_default=True,
+        json_schema_extra=_publish_rules,
+    )
+    RULES: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self):
+        for rule in self.RULES:
+            if not rule.check(self):
+                raise ValueError(rule.message)
+        return self
+
+    def wire(self) -> dict:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(WireModel):
+    """One entry of status.conditions, by the Kubernetes API conventions."""
+
+    type: str = Field(max_length=316)
+    status: ConditionStatus
+    reason: str = Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", max_length=32768)
+    observed_generation: int | None = Field(default=None, ge=0)
+    last_transition_time: datetime
+
+
+class StatusBase(WireModel):
+    """Fields every Tugboat status has. Status is written by the operator only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    observed_generation: int | None = None
+    phase: str | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    message: str | None = None
+
+
+class PermissionLevel(StrEnum):
+    READ_ONLY = "ReadOnly"
+    STANDARD = "Standard"
+    ELEVATED = "Elevated"
+
+
+class LocalObjectRef(WireModel):
+    name: Name
+
+
+class SecretKeyRef(WireModel):
+    name: Name
+    key: str = Field(default="private.pem", min_length=1, max_length=253)
+
+
+PHASE_COLUMN = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
+AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+READY_COLUMN = {
+    "name": "Ready",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    "priority": 1,
+}
+
+Scope = Literal["Namespaced", "Cluster"]

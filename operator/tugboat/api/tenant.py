@@ -1,0 +1,63 @@
+"""Tenant (cluster-scoped, owned by the platform team): what a tenant may use and spend."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import QUANTITY, Name, PermissionLevel, StatusBase, WireModel
+
+
+class TenantQuota(WireModel):
+    cpu: str = Field(default="8", pattern=QUANTITY)
+    memory: str = Field(default="32Gi", pattern=QUANTITY)
+    gpus: int = Field(default=0, ge=0, le=100_000)
+    agent_deployments: int = Field(default=10, ge=0, le=10_000)
+
+
+class TokenBudget(WireModel):
+    tokens_per_window: int = Field(default=100_000, ge=1)
+    window_seconds: int = Field(default=3600, ge=1, le=30 * 86400)
+
+
+class RolloutPlacement(WireModel):
+    wave: int = Field(default=0, ge=0, le=100, description="Canary wave; lower waves get releases first")
+    pinned_release: Name | None = Field(default=None, description="Stay on this release")
+
+
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class TenantSpec(WireModel):
+    namespaces: list[Name] = Field(min_length=1, max_length=100,
+                                   json_schema_extra={"x-kubernetes-list-type": "set"})
+    groups: list[str] = Field(default_factory=list, max_length=20,
+                              description="RBAC groups of the tenant's users",
+                              json_schema_extra={"x-kubernetes-list-type": "set"})
+    quota: TenantQuota = Field(default_factory=TenantQuota)
+    allowed_node_pools: list[Name] = Field(default_factory=lambda: ["cpu"],
+                                           json_schema_extra={"x-kubernetes-list-type": "set"})
+    allowed_model_lines: list[str] = Field(default_factory=list,
+                                           json_schema_extra={"x-kubernetes-list-type": "set"})
+    allowed_registries: list[str] = Field(default_factory=lambda: ["ghcr.io/tugboat-dev"],
+                                          json_schema_extra={"x-kubernetes-list-type": "set"})
+    cost_center: str = Field(min_length=1, max_length=63)
+    token_budget: TokenBudget = Field(default_factory=TokenBudget)
+    permission_level: PermissionLevel = PermissionLevel.STANDARD
+    rollout: RolloutPlacement = Field(default_factory=RolloutPlacement)
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+
+
+class TenantStatus(StatusBase):
+    namespaces: list[str] = Field(default_factory=list)
+    agent_deployments: int | None = None
+
+
+PRINTER_COLUMNS = [
+    {"name": "CostCenter", "type": "string", "jsonPath": ".spec.costCenter"},
+    {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces"},
+    {"name": "Permission", "type": "string", "jsonPath": ".spec.permissionLevel", "priority": 1},
+]

@@ -1,0 +1,1 @@
+"""Orchestration per kind: gather the world (I/O), call the pure decide, apply, write status once."""

@@ -1,0 +1,32 @@
+"""Reads shared by several kinds' gather steps."""
+
+from __future__ import annotations
+
+from ..api.base import API_VERSION
+from ..api.kinds import TENANT
+from ..kube.client import Kube
+from ..reconcile.outcome import parse_spec
+from ..reconcile.tenancy import TenantView
+
+
+def tenants(kube: Kube) -> list[dict]:
+    return kube.list(API_VERSION, TENANT.kind)
+
+
+def tenant_view(obj: dict) -> TenantView | None:
+    spec, _ = parse_spec(TENANT.spec, obj.get("spec") or {})
+    return TenantView(obj["metadata"]["name"], spec) if spec is not None else None
+
+
+def tenant_named(kube: Kube, name: str | None) -> TenantView | None:
+    if not name:
+        return None
+    obj = kube.get_or_none(API_VERSION, TENANT.kind, name)
+    return tenant_view(obj) if obj else None
+
+
+def tenant_of_namespace(kube: Kube, namespace: str) -> TenantView | None:
+    """The oldest Tenant listing `namespace` (a later claim is refused by the Tenant reconcile)."""
+    owners = [t for t in tenants(kube) if namespace in (t.get("spec") or {}).get("namespaces", [])]
+    owners.sort(key=lambda t: (t["metadata"].get("creationTimestamp") or "", t["metadata"]["name"]))
+    return next((v for v in map(tenant_view, owners) if v is not None), None)

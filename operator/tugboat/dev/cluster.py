@@ -1,0 +1,136 @@
+"""Start and stop a real local control plane with kwokctl (binary runtime, loopback only).
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the real binaries built by
+hack/build-tools.sh; kwok simulates the nodes of a CPU pool and a GPU pool and pod lifecycles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from ..api.crd import crd_files
+from .nodes import DEFAULT_POOLS, Pool, build_nodes
+from .tools import KUBE_VERSION, bin_dir, cache_dir, thirdparty_crds_dir, tool
+
+PEERING = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "tugboat"}}
+
+
+def _config(workdir: Path) -> dict:
+    b = {t: tool(t) for t in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                              "kubectl", "kwok", "etcd", "etcdctl")}
+    return {
+        "kind": "KwokctlConfiguration",
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "options": {
+            "runtime": "binary",
+            "kubeVersion": KUBE_VERSION,
+            "bindAddress": "127.0.0.1",  # kwokctl binds 0.0.0.0 unless told
+            "kubeApiserverBinary": b["kube-apiserver"],
+            "kubeControllerManagerBinary": b["kube-controller-manager"],
+            "kubeSchedulerBinary": b["kube-scheduler"],
+            "kubectlBinary": b["kubectl"],
+            "kwokControllerBinary": b["kwok"],
+            "etcdBinary": b["etcd"],
+            "etcdctlBinary": b["etcdctl"],
+            "cacheDir": str(workdir / "cache"),
+        },
+        "componentsPatches": [
+            # Without a default route the apiserver cannot pick an advertise address by itself.
+            {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
+            {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+        ],
+    }
+
+
+class DevCluster:
+    def __init__(self, name: str = "tugboat", workdir: Path | None = None,
+                 pools: tuple[Pool, ...] = DEFAULT_POOLS):
+        self.name = name
+        self.workdir = Path(workdir or cache_dir() / "kwok")
+        self.pools = pools
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "clusters" / self.name / "kubeconfig.yaml"
+
+    def _env(self) -> dict:
+        env = dict(os.environ, KWOK_WORKDIR=str(self.workdir))
+        env["PATH"] = f"{bin_dir()}:{env.get('PATH', '')}"  # kwokctl runs the first kubectl on PATH
+        return env
+
+    def _kwokctl(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([tool("kwokctl"), "--name", self.name, *args], env=self._env(),
+                              capture_output=True, text=True, check=check, timeout=timeout)
+
+    def running(self) -> bool:
+        if not self.kubeconfig.exists():
+            return False
+        out = self._kwokctl("get", "clusters", check=False)
+        return out.returncode == 0 and self.name in out.stdout.split()
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+        out = subprocess.run([tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                             capture_output=True, text=True, input=input, timeout=timeout)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {out.stderr.strip()[-3000:]}")
+        return out
+
+    def up(self, log: Callable[[str], None] = lambda _m: None) -> None:
+        if self.running():
+            log(f"cluster {self.name} already running")
+        else:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            cfg = self.workdir / f"{self.name}.kwokctl.yaml"
+            cfg.write_text(yaml.safe_dump(_config(self.workdir), sort_keys=False))
+            log(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
+            started = time.monotonic()
+            out = self._kwokctl("--config", str(cfg), "create", "cluster", "--kubeconfig", "",
+                                "--wait", "120s", check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"kwokctl create cluster failed:\n{out.stderr[-4000:]}")
+            log(f"control plane up in {time.monotonic() - started:.1f}s")
+        self.install()
+        log(f"node pools: {', '.join(f'{p.name} x{p.nodes}' for p in self.pools)}; CRDs installed")
+
+    def install(self) -> None:
+        """Nodes, Tugboat CRDs, third-party CRDs; idempotent."""
+        nodes = yaml.safe_dump_all(build_nodes(self.pools))
+        # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
+        self.kubectl("create", "-f", "-", input=nodes, check=False)
+        self.apply_crds()
+        self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        # HA replicas elect their active one through this object (kopf peering, mandatory).
+        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
+                     input=yaml.safe_dump(PEERING))
+        self._wait_default_service_account()
+
+    def apply_crds(self) -> None:
+        docs = [yaml.safe_load(t) for t in crd_files().values()]
+        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
+                     input=yaml.safe_dump_all(docs))
+        third = thirdparty_crds_dir()
+        if not third.is_dir():
+            raise RuntimeError(f"third-party CRDs not found at {third} (set TUGBOAT_THIRDPARTY_CRDS)")
+        # Server-side: KubeRay's CRDs exceed the client-side last-applied annotation limit.
+        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-R", "-f", str(third))
+
+    def _wait_default_service_account(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError("default ServiceAccount never appeared: is kube-controller-manager up?")
+
+    def down(self) -> None:
+        if self.kubeconfig.exists() or (self.workdir / "clusters" / self.name).exists():
+            self._kwokctl("delete", "cluster", check=False)
+        shutil.rmtree(self.workdir / "clusters" / self.name, ignore_errors=True)

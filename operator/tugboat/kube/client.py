@@ -1,0 +1,160 @@
+"""The one place that talks to the API server.
+
+get / list / apply (server-side, field manager `tugboat`) / patch_status / delete / event.
+Everything above this module works on plain dicts and typed errors; nothing here decides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from .errors import KubeError, NotFound, from_status
+
+FIELD_MANAGER = "tugboat"
+log = logging.getLogger(__name__)
+
+
+def _error(exc: Exception) -> KubeError:
+    if isinstance(exc, ApiException):
+        try:
+            message = json.loads(exc.body or "{}").get("message") or exc.reason
+        except (ValueError, AttributeError):
+            message = str(exc.reason)
+        return from_status(exc.status, message)
+    if isinstance(exc, ResourceNotFoundError):
+        return NotFound(str(exc))
+    return from_status(None, f"{type(exc).__name__}: {exc}")
+
+
+_CALL_ERRORS = (ApiException, ResourceNotFoundError, urllib3.exceptions.HTTPError, OSError)
+
+
+class Kube:
+    """A small typed facade over the dynamic client."""
+
+    def __init__(self, api_client: client.ApiClient):
+        self.api = api_client
+        self._dynamic: DynamicClient | None = None
+
+    @property
+    def _dyn(self) -> DynamicClient:
+        # Created on first use: its constructor already calls the API server (discovery).
+        if self._dynamic is None:
+            try:
+                self._dynamic = DynamicClient(self.api)
+            except _CALL_ERRORS as exc:
+                raise _error(exc) from exc
+        return self._dynamic
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None) -> Kube:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)
+        else:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+        return cls(client.ApiClient())
+
+    def _resource(self, api_version: str, kind: str):
+        # The dynamic client caches discovery itself; lookups after the first are in memory.
+        try:
+            return self._dyn.resources.get(api_version=api_version, kind=kind)
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
+        try:
+            return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def get_or_none(self, api_version: str, kind: str, name: str,
+                    namespace: str | None = None) -> dict | None:
+        try:
+            return self.get(api_version, kind, name, namespace)
+        except NotFound:
+            return None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict]:
+        try:
+            res = self._resource(api_version, kind)
+            out = res.get(namespace=namespace, label_selector=label_selector)
+            return [item.to_dict() for item in out.items]
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def apply(self, manifest: dict, force: bool = True) -> dict:
+        """Server-side apply; `force` takes ownership of fields we declare (we are their owner)."""
+        meta = manifest["metadata"]
+        try:
+            res = self._resource(manifest["apiVersion"], manifest["kind"])
+            return res.server_side_apply(
+                body=manifest, name=meta["name"], namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER, force_conflicts=force).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
+                     status: dict) -> dict:
+        """Merge-patch the status subresource; never touches spec or metadata."""
+        try:
+            res = self._resource(api_version, kind).subresources["status"]
+            return res.patch(body={"status": status}, name=name, namespace=namespace,
+                             content_type="application/merge-patch+json",
+                             field_manager=FIELD_MANAGER).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def patch(self, api_version: str, kind: str, name: str, namespace: str | None,
+              body: dict) -> dict:
+        try:
+            return self._resource(api_version, kind).patch(
+                body=body, name=name, namespace=namespace,
+                content_type="application/merge-patch+json", field_manager=FIELD_MANAGER).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+               propagation: str = "Background") -> None:
+        try:
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace,
+                body={"propagationPolicy": propagation})
+        except _CALL_ERRORS as exc:
+            err = _error(exc)
+            if not isinstance(err, NotFound):
+                raise err from exc
+
+    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
+        """Record a core/v1 Event on `obj` (what `kubectl describe` shows)."""
+        meta = obj["metadata"]
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        namespace = meta.get("namespace") or "default"
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"],
+                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "tugboat-operator"},
+            "reportingComponent": "tugboat.dev/operator", "reportingInstance": "tugboat",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        try:
+            client.CoreV1Api(self.api).create_namespaced_event(namespace, body)
+        except _CALL_ERRORS as exc:  # an event is best effort: never fail a reconcile for it
+            log.warning("could not record event %s on %s: %s", reason, meta["name"], _error(exc))

@@ -1,0 +1,56 @@
+"""Start kopf with Tugboat's handlers after checking that the API server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+from prometheus_client import start_http_server
+
+from .kube.client import Kube
+from .kube.errors import KubeError
+
+log = logging.getLogger("tugboat")
+
+
+def _reachable(kube: Kube) -> str | None:
+    """None if the API server answers, else a one-line reason."""
+    from kubernetes import client
+
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # one clear line instead of retry noise
+    try:
+        client.VersionApi(kube.api).get_code(_request_timeout=10)
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot reach"
+        reason = getattr(exc, "reason", None) or exc
+        return f"{type(exc).__name__}: {reason}"
+
+
+def main(kubeconfig: str | None, priority: int, standalone: bool,
+         metrics: tuple[str, int], health: tuple[str, int], peering_lifetime: int) -> int:
+    from .handlers import runtime
+
+    try:
+        kube = Kube.connect(kubeconfig)
+    except Exception as exc:  # noqa: BLE001 - bad or missing kubeconfig
+        log.error("cannot load Kubernetes configuration: %s", exc)
+        return 2
+    problem = _reachable(kube)
+    if problem is not None:
+        log.error("cannot reach the Kubernetes API server at %s: %s",
+                  kube.api.configuration.host, problem)
+        return 2
+    runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime))
+    from . import handlers  # noqa: F401  (registers the kopf handlers)
+
+    start_http_server(metrics[1], addr=metrics[0])
+    log.info("tugboat operator: priority %d, metrics on %s:%d", priority, *metrics)
+    try:
+        asyncio.run(kopf.operator(
+            clusterwide=True, standalone=standalone, priority=priority,
+            liveness_endpoint=f"http://{health[0]}:{health[1]}/healthz"))
+    except KubeError as exc:
+        log.error("operator stopped: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,105 @@
+"""One real local control plane per test session (etcd, kube-apiserver, KCM, scheduler, kwok)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tugboat.dev.cluster import DevCluster
+from tugboat.kube.client import Kube
+
+
+def running_cluster(tmp_path_factory, prefix: str):
+    workdir = tmp_path_factory.mktemp("kwok")
+    c = DevCluster(name=f"{prefix}-{uuid.uuid4().hex[:6]}", workdir=workdir)
+    try:
+        c.up(log=lambda m: print(m, file=sys.stderr))
+        yield c
+    finally:
+        c.down()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    yield from running_cluster(tmp_path_factory, "it")
+
+
+@pytest.fixture(scope="session")
+def kube(cluster) -> Kube:
+    return Kube.connect(str(cluster.kubeconfig))
+
+
+class OperatorProcess:
+    """`tugboat run` as a real subprocess, logging to a file the test can read."""
+
+    def __init__(self, kubeconfig: Path, log: Path, *args: str):
+        self.log = log
+        self._fh = open(log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tugboat", "run", "--kubeconfig", str(kubeconfig), *args],
+            stdout=self._fh, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"operator exited {self.proc.returncode}:\n{self.output()}")
+            time.sleep(0.3)
+        raise AssertionError(f"{text!r} not in operator log:\n{self.output()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._fh.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def operator_starter(cluster, tmp_path_factory):
+    started: list[OperatorProcess] = []
+
+    def start(*args: str) -> OperatorProcess:
+        log = tmp_path_factory.mktemp("operator") / "operator.log"
+        op = OperatorProcess(cluster.kubeconfig, log, "--metrics-port", str(_free_port()),
+                             "--health-port", str(_free_port()), *args)
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.stop()
+
+
+@pytest.fixture(scope="session")
+def start_operator(cluster, tmp_path_factory):
+    yield from operator_starter(cluster, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def operator(start_operator):
+    """The session's active operator (highest priority)."""
+    op = start_operator("--priority", "1000")
+    op.wait_for_log("tugboat operator: priority 1000")
+    return op

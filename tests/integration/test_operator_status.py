@@ -1,0 +1,110 @@
+"""The operator judges every example, writes only status, and tells the story in Events."""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+
+from tests.integration.helpers import condition_is, conditions, events_for, get, wait_for
+from tugboat.api.kinds import KINDS
+from tugboat.dev.tools import repo_root
+
+EXAMPLES = repo_root() / "examples"
+OBJECTS = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
+           for f in sorted(EXAMPLES.glob("*.yaml"))
+           for d in yaml.safe_load_all(f.read_text()) if d["apiVersion"].startswith("tugboat.dev")]
+
+
+def test_examples_become_valid(cluster, kube, operator):
+    cluster.kubectl("apply", "-f", str(EXAMPLES))
+    assert {k for k, _, _ in OBJECTS} == {k.kind for k in KINDS}
+    for kind, name, ns in OBJECTS:
+        obj = wait_for(condition_is(kube, kind, name, ns, "Valid", "True"), what=f"{kind} {name} Valid")
+        status = obj["status"]
+        assert status["observedGeneration"] == obj["metadata"]["generation"]
+        for cond in status["conditions"]:
+            assert cond["observedGeneration"] == obj["metadata"]["generation"]
+            assert cond["reason"] and cond["lastTransitionTime"]
+        assert "Ready" in conditions(obj)
+
+
+def test_kubectl_get_tugboat_shows_columns(cluster, operator):
+    wait_for(lambda: "Pending" in cluster.kubectl("get", "tugboat", "-A").stdout, what="phases")
+    out = cluster.kubectl("get", "tugboat", "-A").stdout
+    for column in ("PHASE", "STEP", "LOSS", "IMBALANCE", "WEIGHT", "RELEASE", "AGE"):
+        assert column in out, out
+    for _, name, _ in OBJECTS:
+        assert name in out
+
+
+def test_operator_writes_status_only(kube, operator):
+    for kind, name, ns in OBJECTS:
+        obj = wait_for(condition_is(kube, kind, name, ns, "Valid", "True"), what=f"{kind} {name}")
+        ours = [m for m in obj["metadata"].get("managedFields", []) if m["manager"] == "tugboat"]
+        assert ours, f"{kind} {name}: no tugboat writes"
+        for entry in ours:
+            assert entry.get("subresource") == "status", entry
+            assert "f:spec" not in entry.get("fieldsV1", {}), entry
+
+
+def test_phase_change_recorded_as_event(kube, operator):
+    for _, name, ns in OBJECTS:
+        if ns is None:
+            continue
+        events = wait_for(lambda n=name, s=ns: events_for(kube, n, s), what=f"events of {name}")
+        assert any(e["source"]["component"] == "tugboat-operator" for e in events)
+
+
+def test_spec_update_bumps_observed_generation(cluster, kube, operator):
+    cluster.kubectl("patch", "trainingrun", "moe-arith", "-n", "ml-platform", "--type=merge",
+                    "-p", '{"spec":{"training":{"steps":300}}}')
+    obj = get(kube, "TrainingRun", "moe-arith", "ml-platform")
+    gen = obj["metadata"]["generation"]
+    wait_for(lambda: get(kube, "TrainingRun", "moe-arith", "ml-platform")["status"]
+             .get("observedGeneration") == gen, what="observedGeneration")
+
+
+def test_semantic_error_sets_valid_false_without_retry_storm(cluster, kube, operator):
+    cluster.kubectl("create", "namespace", "no-tenant", check=False)
+    agent = yaml.safe_load((EXAMPLES / "30-agentdeployment.yaml").read_text())
+    agent["metadata"]["namespace"] = "no-tenant"
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(agent))
+    obj = wait_for(condition_is(kube, "AgentDeployment", "arith-agent", "no-tenant", "Valid", "False"),
+                   what="Valid=False")
+    valid = conditions(obj)["Valid"]
+    assert valid["reason"] == "NamespaceNotInTenant"
+    assert "no-tenant" in valid["message"]
+    assert obj["status"]["phase"] == "Invalid"
+    # Settled: no further writes (a hot loop would keep bumping resourceVersion).
+    version = obj["metadata"]["resourceVersion"]
+    time.sleep(3)
+    assert get(kube, "AgentDeployment", "arith-agent", "no-tenant")["metadata"]["resourceVersion"] == version
+    # And the operator is still serving others: a Tenant for that namespace fixes it.
+    tenant = yaml.safe_load((EXAMPLES / "01-tenant.yaml").read_text())
+    tenant["metadata"]["name"] = "no-tenant-team"
+    tenant["spec"]["namespaces"] = ["no-tenant"]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tenant))
+    wait_for(condition_is(kube, "AgentDeployment", "arith-agent", "no-tenant", "Valid", "True"),
+             what="re-judged after Tenant appeared")
+
+
+def test_disallowed_node_pool_is_invalid(cluster, kube, operator):
+    agent = yaml.safe_load((EXAMPLES / "30-agentdeployment.yaml").read_text())
+    agent["metadata"]["name"] = "gpu-agent"
+    agent["spec"]["nodePool"] = "gpu"
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(agent))
+    obj = wait_for(condition_is(kube, "AgentDeployment", "gpu-agent", "team-a", "Valid", "False"),
+                   what="Valid=False")
+    assert conditions(obj)["Valid"]["reason"] == "NodePoolNotAllowed"
+    assert "spec.nodePool" in conditions(obj)["Valid"]["message"]
+
+
+def test_namespace_claimed_twice_is_invalid(cluster, kube, operator):
+    tenant = yaml.safe_load((EXAMPLES / "01-tenant.yaml").read_text())
+    tenant["metadata"]["name"] = "team-a-copy"
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(tenant))
+    obj = wait_for(condition_is(kube, "Tenant", "team-a-copy", None, "Valid", "False"),
+                   what="Valid=False")
+    assert conditions(obj)["Valid"]["reason"] == "NamespaceClaimed"
+    assert "team-a" in conditions(obj)["Valid"]["message"]
