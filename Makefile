@@ -28,7 +28,7 @@ lint:
 	cd $(CURDIR) && $(VENV)/bin/lint-imports
 
 crds:             ## regenerate crds/ from the API models
-	$(VENV)/bin/tugboat crds --write crds
+	$(VENV)/bin/tugboat crds --write crds --write charts/tugboat/crds
 
 bench: tools      ## benchmarks (ratios against baselines measured in the same run)
 	bash hack/bench.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a local cluster, the operator, and the example lineage, end to end.
-#   hack/demo.sh        start everything and apply examples/
-#   hack/demo.sh down   stop the operator and the cluster
+# The demo: a local cluster, the dev data plane, the operator, and the example lineage end to end.
+#   hack/demo.sh        start everything, apply examples/, follow the lineage
+#   hack/demo.sh down   stop the operator, the data plane and the cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(bash .ci/pyenv.sh)
@@ -10,10 +10,12 @@ export PATH="$VENV/bin:$CACHE/bin:$PATH"
 STATE=$CACHE/demo
 mkdir -p "$STATE"
 
-stop_pid() { [[ -f $1 ]] && kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; }
+stop_pid() { if [[ -f $1 ]]; then kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; fi; }
 
 if [[ ${1:-up} == down ]]; then
   stop_pid "$STATE/operator.pid"
+  stop_pid "$STATE/dataplane.pid"
+  sleep 2
   tugboat dev down
   exit 0
 fi
@@ -22,15 +24,42 @@ eval "$(tugboat dev up | grep '^export ')"
 echo "KUBECONFIG=$KUBECONFIG"
 
 stop_pid "$STATE/operator.pid"
-tugboat run --metrics-port 18080 --health-port 18081 >"$STATE/operator.log" 2>&1 &
+stop_pid "$STATE/dataplane.pid"
+rm -f "$STATE/dataplane/services.json"
+python -m tugboat.dev.dataplane --kubeconfig "$KUBECONFIG" --state "$STATE/dataplane" \
+  >"$STATE/dataplane.log" 2>&1 &
+echo $! >"$STATE/dataplane.pid"
+echo "dev data plane starting: local Ray and MLflow on 127.0.0.1 (log: $STATE/dataplane.log)"
+for _ in $(seq 300); do [[ -s $STATE/dataplane/services.json ]] && break; sleep 1; done
+MLFLOW=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['mlflow']['url'])" \
+  "$STATE/dataplane/services.json")
+echo "MLflow: $MLFLOW"
+
+tugboat run --mlflow-uri "$MLFLOW" --artifact-root "$STATE/artifacts" \
+  --metrics-port 18080 --health-port 18081 >"$STATE/operator.log" 2>&1 &
 echo $! >"$STATE/operator.pid"
 echo "operator started (log: $STATE/operator.log, metrics: http://127.0.0.1:18080/metrics)"
 
 kubectl apply -f examples/
-echo "waiting for the operator to judge every object..."
-kubectl wait --for=condition=Valid tenants,trainingruns,modelreleases,agentdeployments --all -A --timeout=120s
+kubectl wait --for=condition=Valid tenants,trainingruns,modelreleases,agentdeployments --all -A \
+  --timeout=120s >/dev/null
+
+follow() {  # follow KIND NAME NS: print each new status line until Ready/terminal
+  local kind=$1 name=$2 ns=$3 last="" line
+  for _ in $(seq 900); do
+    line=$(kubectl get "$kind" "$name" -n "$ns" --no-headers \
+      -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message' 2>/dev/null || true)
+    [[ $line != "$last" ]] && echo "  $kind/$name: $line" && last=$line
+    case $line in Succeeded*|Ready*|Failed*|Invalid*|RolledBack*) return 0;; esac
+    sleep 2
+  done
+}
+echo "following the lineage (Ctrl-C stops following; the demo keeps running):"
+follow trainingrun moe-arith ml-platform
+follow modelrelease moe-arith-v1 ml-platform
+follow agentdeployment arith-agent team-a
 echo
 kubectl get tugboat -A
 echo
 echo "Next: export KUBECONFIG=$KUBECONFIG; kubectl describe tr -n ml-platform moe-arith"
-echo "Stop: make demo-down"
+echo "MLflow UI: $MLFLOW   Stop: make demo-down"

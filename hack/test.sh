@@ -7,7 +7,7 @@ VENV=$(bash .ci/pyenv.sh)
 export PATH="$VENV/bin:${TUGBOAT_CACHE:-$HOME/.cache/tugboat}/bin:$PATH"
 ruff check operator workloads tests
 lint-imports
-tugboat crds --check crds
+tugboat crds --check crds --check charts/tugboat/crds
 set +e
 python -m pytest "$@"
 code=$?

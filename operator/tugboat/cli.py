@@ -23,45 +23,82 @@ def run(
     health_port: int = typer.Option(8081, help="Liveness port (/healthz)"),
     bind: str = typer.Option("127.0.0.1", help="Address of the metrics and health endpoints"),
     peering_lifetime: int = typer.Option(30, help="Seconds before a dead leader's claim expires"),
+    mlflow_uri: str = typer.Option(None, envvar="TUGBOAT_MLFLOW_URI", help="MLflow tracking server"),
+    artifact_root: str = typer.Option(None, envvar="TUGBOAT_ARTIFACT_ROOT",
+                                      help="Checkpoints and artifacts (a path every workload pod sees)"),
+    workload_image: str = typer.Option(None, envvar="TUGBOAT_WORKLOAD_IMAGE"),
+    pool_label: str = typer.Option(None, help="Node label naming a node pool"),
+    head_pool: str = typer.Option(None, help="Pool for Ray heads and CPU Jobs"),
+    system_namespace: str = typer.Option(None, envvar="TUGBOAT_SYSTEM_NAMESPACE"),
+    serving_image: str = typer.Option(None, envvar="TUGBOAT_SERVING_IMAGE",
+                                      help="Image of AgentDeployment serving pods"),
+    artifact_pvc: str = typer.Option(None, envvar="TUGBOAT_ARTIFACT_PVC",
+                                     help="PVC holding the artifact root, mounted by serving pods"),
+    gateway_namespace: str = typer.Option(None, help="Namespace whose pods may reach tenant endpoints"),
+    monitoring_namespace: str = typer.Option(None, help="Namespace of the Prometheus scraping them"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator (kopf) against the cluster."""
+    from dataclasses import replace
+
+    from .controllers.settings import Settings
     from .operator_main import main
+
+    given = {"mlflow_tracking_uri": mlflow_uri, "artifact_root": artifact_root,
+             "workload_image": workload_image, "pool_label": pool_label, "head_pool": head_pool,
+             "system_namespace": system_namespace, "serving_image": serving_image,
+             "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
+             "monitoring_namespace": monitoring_namespace}
+    settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     code = main(kubeconfig=kubeconfig,
                 priority=random.randint(1, 32767) if priority is None else priority,
                 standalone=standalone, metrics=(bind, metrics_port), health=(bind, health_port),
-                peering_lifetime=peering_lifetime)
+                peering_lifetime=peering_lifetime, settings=settings)
     raise typer.Exit(code)
 
 
 @app.command()
 def crds(
-    write: Path = typer.Option(None, help="Write the CRD files into this directory"),
-    check: Path = typer.Option(None, help="Exit 1 if the files in this directory differ"),
+    write: list[Path] = typer.Option(None, help="Write the CRD files into this directory"),
+    check: list[Path] = typer.Option(None, help="Exit 1 if the files in this directory differ"),
 ) -> None:
     """Print the CRDs generated from the API models (or write/check them)."""
     from .api.crd import crd_files
 
     files = crd_files()
-    if check is not None:
+    for directory in check or ():
         stale = [n for n, text in files.items()
-                 if not (check / n).exists() or (check / n).read_text() != text]
+                 if not (directory / n).exists() or (directory / n).read_text() != text]
         if stale:
-            typer.echo(f"CRDs out of date: {', '.join(stale)}; run `tugboat crds --write {check}`",
-                       err=True)
+            typer.echo(f"CRDs in {directory} out of date: {', '.join(stale)}; run `make crds`", err=True)
             raise typer.Exit(1)
-        typer.echo("CRDs up to date")
-        return
-    if write is not None:
-        write.mkdir(parents=True, exist_ok=True)
+    for directory in write or ():
+        directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (write / name).write_text(text)
-        typer.echo(f"wrote {len(files)} CRDs to {write}")
+            (directory / name).write_text(text)
+        typer.echo(f"wrote {len(files)} CRDs to {directory}")
+    if check or write:
         return
     typer.echo("---\n".join(files.values()), nl=False)
+
+
+@app.command()
+def verify(
+    artifact: Path = typer.Argument(..., help="Artifact directory (manifest.json, model.sig, files)"),
+    public_key: Path = typer.Option(..., help="Trusted EC public key (PEM)"),
+) -> None:
+    """Check every digest of a signed artifact and its signature; exit 1 on any tampering."""
+    from tugboat_workloads.verify import VerificationError, verify_artifact
+
+    try:
+        result = verify_artifact(artifact, public_key)
+    except VerificationError as exc:
+        typer.echo(f"NOT VERIFIED {artifact}: {exc.reason}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"verified {artifact}: {len(result.files)} files, manifest sha256 {result.manifest_digest}")
 
 
 @dev.command("up")
@@ -71,6 +108,9 @@ def dev_up(name: str = typer.Option("tugboat", help="Cluster name")) -> None:
 
     cluster = DevCluster(name)
     cluster.up(log=lambda m: typer.echo(m, err=True))
+    keys = cluster.trust()
+    typer.echo(f"signing key Secret tugboat-signing-key (ml-platform), trust ConfigMap "
+               f"tugboat-system/tugboat-trust; keys in {keys}", err=True)
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}")
 
 

@@ -28,7 +28,8 @@ def _reachable(kube: Kube) -> str | None:
 
 
 def main(kubeconfig: str | None, priority: int, standalone: bool,
-         metrics: tuple[str, int], health: tuple[str, int], peering_lifetime: int) -> int:
+         metrics: tuple[str, int], health: tuple[str, int], peering_lifetime: int,
+         settings) -> int:
     from .handlers import runtime
 
     try:
@@ -41,7 +42,7 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
         log.error("cannot reach the Kubernetes API server at %s: %s",
                   kube.api.configuration.host, problem)
         return 2
-    runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime))
+    runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime, settings))
     from . import handlers  # noqa: F401  (registers the kopf handlers)
 
     start_http_server(metrics[1], addr=metrics[0])

@@ -1,16 +1,18 @@
 """The CRDs in crds/ are exactly what the models generate, and structurally sound."""
 
+import pytest
+
 from tugboat.api.crd import build_crd, crd_files
 from tugboat.api.kinds import KINDS, TRAINING_RUN
 from tugboat.dev.tools import repo_root
 
 
-def test_crds_dir_matches_models():
-    crds = repo_root() / "crds"
+@pytest.mark.parametrize("directory", ["crds", "charts/tugboat/crds"])
+def test_crds_dir_matches_models(directory):
     for name, text in crd_files().items():
-        path = crds / name
-        assert path.exists(), f"{name} missing: run `tugboat crds --write crds`"
-        assert path.read_text() == text, f"{name} drifted from the models: run `tugboat crds --write crds`"
+        path = repo_root() / directory / name
+        assert path.exists(), f"{directory}/{name} missing: run `make crds`"
+        assert path.read_text() == text, f"{directory}/{name} drifted from the models: run `make crds`"
 
 
 def _walk(node, path="$"):

@@ -29,24 +29,32 @@ def tr_spec(**kw):
     return {"data": {"uri": "builtin://arithmetic", "sha256": SHA}, **kw}
 
 
+POOL = training_run.PoolView(nodes=2, max_gpus_per_node=2, total_gpus=4)
+CFG = training_run.Config("tugboat.dev/pool", "cpu", "img", "2.60.0", "http://mlflow", "/art")
+
+
+def tr_obs(meta_, spec, status, tenant_view):
+    return training_run.Observed(meta_, spec, status, tenant_view, pool=POOL, config=CFG)
+
+
 def test_training_run_valid(now):
-    out = training_run.decide(training_run.Observed(meta(gen=4), tr_spec(), TrainingRunStatus(), None), now)
+    out = training_run.decide(tr_obs(meta(gen=4), tr_spec(), TrainingRunStatus(), None), now)
     assert find(out.status.conditions, "Valid").status == "True"
     assert out.status.observed_generation == 4
-    assert out.status.phase == "Pending"
-    assert [e.reason for e in out.events] == ["Accepted"]
+    assert out.status.phase == "Starting"
+    assert [e.reason for e in out.events] == ["Starting"]
 
 
 def test_no_event_without_phase_change(now):
-    first = training_run.decide(training_run.Observed(meta(), tr_spec(), TrainingRunStatus(), None), now)
-    again = training_run.decide(training_run.Observed(meta(), tr_spec(), first.status, None), now)
+    first = training_run.decide(tr_obs(meta(), tr_spec(), TrainingRunStatus(), None), now)
+    again = training_run.decide(tr_obs(meta(), tr_spec(), first.status, None), now)
     assert again.events == ()
     assert again.status == first.status
 
 
 def test_training_run_unknown_tenant(now):
     out = training_run.decide(
-        training_run.Observed(meta(), tr_spec(tenant="ghost"), TrainingRunStatus(), None), now)
+        tr_obs(meta(), tr_spec(tenant="ghost"), TrainingRunStatus(), None), now)
     valid = find(out.status.conditions, "Valid")
     assert (valid.status, valid.reason) == ("False", "TenantNotFound")
     assert "spec.tenant" in valid.message
@@ -55,7 +63,7 @@ def test_training_run_unknown_tenant(now):
 
 
 def test_training_run_pool_not_allowed_for_tenant(now):
-    obs = training_run.Observed(meta("team-a"), tr_spec(tenant="team-a"), TrainingRunStatus(), team())
+    obs = tr_obs(meta("team-a"), tr_spec(tenant="team-a"), TrainingRunStatus(), team())
     valid = find(training_run.decide(obs, now).status.conditions, "Valid")
     assert valid.reason == "NodePoolNotAllowed"
     assert "spec.resources.nodePool" in valid.message
@@ -63,7 +71,7 @@ def test_training_run_pool_not_allowed_for_tenant(now):
 
 def test_pydantic_catches_what_schema_missed(now):
     bad = tr_spec(model={"topK": 9, "experts": 8})
-    out = training_run.decide(training_run.Observed(meta(), bad, TrainingRunStatus(), None), now)
+    out = training_run.decide(tr_obs(meta(), bad, TrainingRunStatus(), None), now)
     valid = find(out.status.conditions, "Valid")
     assert valid.reason == "InvalidSpec"
 

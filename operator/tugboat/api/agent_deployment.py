@@ -54,11 +54,28 @@ class DetectorKind(StrEnum):
     REFERENCE = "Reference"
 
 
+class ReferenceMatch(StrEnum):
+    EXACT = "exact"
+    PARTIAL = "partial"
+
+
 class SuccessDetectorSpec(WireModel):
+    RULES = (
+        Rule("self.kind != 'Regex' || has(self.pattern)", "kind Regex requires pattern",
+             lambda d: d.kind != DetectorKind.REGEX or d.pattern is not None, ".pattern"),
+        Rule("self.kind != 'JsonSchema' || has(self.schema)", "kind JsonSchema requires schema",
+             lambda d: d.kind != DetectorKind.JSON_SCHEMA or d.schema_text is not None, ".schema"),
+        Rule("self.kind != 'Reference' || has(self.reference)", "kind Reference requires reference",
+             lambda d: d.kind != DetectorKind.REFERENCE or d.reference is not None, ".reference"),
+    )
+
     kind: DetectorKind = DetectorKind.TASK
     pattern: str | None = Field(default=None, max_length=4096)
     schema_text: str | None = Field(default=None, max_length=65536, alias="schema",
                                     description="JSON Schema (as JSON text) for kind JsonSchema")
+    reference: str | None = Field(default=None, max_length=65536,
+                                  description="Expected answer for kind Reference")
+    match: ReferenceMatch = ReferenceMatch.EXACT
 
 
 class GuardrailsSpec(WireModel):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
 from .base import QUANTITY, Name, PermissionLevel, StatusBase, WireModel
+
+Registry = Annotated[str, Field(min_length=1, max_length=253,
+                                pattern=r"^[a-z0-9]([-a-z0-9.:/_]*[a-z0-9])?$")]
 
 
 class TenantQuota(WireModel):
@@ -14,6 +18,10 @@ class TenantQuota(WireModel):
     memory: str = Field(default="32Gi", pattern=QUANTITY)
     gpus: int = Field(default=0, ge=0, le=100_000)
     agent_deployments: int = Field(default=10, ge=0, le=10_000)
+    max_gpus_per_agent_deployment: int | None = Field(
+        default=None, ge=0, le=100_000,
+        description="Most GPUs one AgentDeployment may ask for at its largest scale "
+                    "(gpus x replicas, or x maxReplicas when autoscaling); default: the gpus quota")
 
 
 class TokenBudget(WireModel):
@@ -32,18 +40,23 @@ class DeletionPolicy(StrEnum):
 
 
 class TenantSpec(WireModel):
+    """The quota is the tenant's total: it is split evenly over its namespaces' ResourceQuotas."""
+
     namespaces: list[Name] = Field(min_length=1, max_length=100,
                                    json_schema_extra={"x-kubernetes-list-type": "set"})
     groups: list[str] = Field(default_factory=list, max_length=20,
                               description="RBAC groups of the tenant's users",
                               json_schema_extra={"x-kubernetes-list-type": "set"})
     quota: TenantQuota = Field(default_factory=TenantQuota)
-    allowed_node_pools: list[Name] = Field(default_factory=lambda: ["cpu"],
+    # Bounded lists keep the admission policies' CEL cost (per-request, over every Tenant) small.
+    allowed_node_pools: list[Name] = Field(default_factory=lambda: ["cpu"], max_length=50,
                                            json_schema_extra={"x-kubernetes-list-type": "set"})
-    allowed_model_lines: list[str] = Field(default_factory=list,
-                                           json_schema_extra={"x-kubernetes-list-type": "set"})
-    allowed_registries: list[str] = Field(default_factory=lambda: ["ghcr.io/tugboat-dev"],
-                                          json_schema_extra={"x-kubernetes-list-type": "set"})
+    allowed_model_lines: list[Name] = Field(default_factory=list, max_length=100,
+                                            json_schema_extra={"x-kubernetes-list-type": "set"})
+    allowed_registries: list[Registry] = Field(
+        default_factory=lambda: ["ghcr.io/tugboat-dev"], max_length=20,
+        description="Image prefixes pods in the tenant's namespaces may use (matched up to a '/')",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     cost_center: str = Field(min_length=1, max_length=63)
     token_budget: TokenBudget = Field(default_factory=TokenBudget)
     permission_level: PermissionLevel = PermissionLevel.STANDARD

@@ -7,6 +7,7 @@ from ..api.kinds import TENANT
 from ..kube.client import Kube
 from ..reconcile.outcome import parse_spec
 from ..reconcile.tenancy import TenantView
+from ..reconcile.tenant import claim_key
 
 
 def tenants(kube: Kube) -> list[dict]:
@@ -26,7 +27,8 @@ def tenant_named(kube: Kube, name: str | None) -> TenantView | None:
 
 
 def tenant_of_namespace(kube: Kube, namespace: str) -> TenantView | None:
-    """The oldest Tenant listing `namespace` (a later claim is refused by the Tenant reconcile)."""
+    """The Tenant holding `namespace` when several list it (the others' claims are refused by
+    the Tenant reconcile): the one that set it up, else the oldest (tenant.claim_key)."""
     owners = [t for t in tenants(kube) if namespace in (t.get("spec") or {}).get("namespaces", [])]
-    owners.sort(key=lambda t: (t["metadata"].get("creationTimestamp") or "", t["metadata"]["name"]))
+    owners.sort(key=lambda t: claim_key(t, namespace))
     return next((v for v in map(tenant_view, owners) if v is not None), None)

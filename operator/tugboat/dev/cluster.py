@@ -17,15 +17,17 @@ import yaml
 
 from ..api.crd import crd_files
 from .nodes import DEFAULT_POOLS, Pool, build_nodes
+from .stages import build_stages
 from .tools import KUBE_VERSION, bin_dir, cache_dir, thirdparty_crds_dir, tool
 
 PEERING = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "tugboat"}}
 
 
-def _config(workdir: Path) -> dict:
+def _config(workdir: Path) -> list[dict]:
+    """kwokctl's configuration documents: options, then the Stages kwok plays (dev/stages.py)."""
     b = {t: tool(t) for t in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
                               "kubectl", "kwok", "etcd", "etcdctl")}
-    return {
+    options = {
         "kind": "KwokctlConfiguration",
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "options": {
@@ -47,6 +49,9 @@ def _config(workdir: Path) -> dict:
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
         ],
     }
+    # Supplying Stages replaces all of kwokctl's defaults (nodes included): ours keep Jobs of
+    # Tugboat workloads and serving pods for the dev data plane to run for real.
+    return [options, *build_stages()]
 
 
 class DevCluster:
@@ -89,7 +94,7 @@ class DevCluster:
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
             cfg = self.workdir / f"{self.name}.kwokctl.yaml"
-            cfg.write_text(yaml.safe_dump(_config(self.workdir), sort_keys=False))
+            cfg.write_text(yaml.safe_dump_all(_config(self.workdir), sort_keys=False))
             log(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
             started = time.monotonic()
             out = self._kwokctl("--config", str(cfg), "create", "cluster", "--kubeconfig", "",
@@ -106,11 +111,41 @@ class DevCluster:
         # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
         self.kubectl("create", "-f", "-", input=nodes, check=False)
         self.apply_crds()
-        self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        self._wait_crds_established()
         # HA replicas elect their active one through this object (kopf peering, mandatory).
         self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
                      input=yaml.safe_dump(PEERING))
+        # Admission policies (CEL) use Tenant as their params kind: after the CRDs are established.
+        from .tools import repo_root
+
+        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f",
+                     str(repo_root() / "policies"))
+        self._wait_quota_counts_agent_deployments()
         self._wait_default_service_account()
+
+    def _wait_quota_counts_agent_deployments(self, timeout: float = 120) -> None:
+        """Tenant quotas count AgentDeployments. The quota controller discovers new resources every
+        30 s, and a ResourceQuota it first syncs before that leaves the count unknown until the next
+        full resync (5 min), refusing creations meanwhile ("status unknown for quota"). A probe
+        quota, recreated until the count shows up, waits that window out once per cluster."""
+        key = "count/agentdeployments.tugboat.dev"
+        probe = {"apiVersion": "v1", "kind": "ResourceQuota",
+                 "metadata": {"name": "tugboat-quota-probe", "namespace": "default"},
+                 "spec": {"hard": {key: "1000000"}}}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.kubectl("create", "-f", "-", input=yaml.safe_dump(probe), check=False)
+            for _ in range(6):
+                out = self.kubectl("get", "resourcequota", "tugboat-quota-probe", "-n", "default",
+                                   "-o", "json", check=False)
+                used = (yaml.safe_load(out.stdout or "{}").get("status") or {}).get("used") or {}
+                if key in used:
+                    self.kubectl("delete", "resourcequota", "tugboat-quota-probe", "-n", "default")
+                    return
+                time.sleep(0.5)
+            self.kubectl("delete", "resourcequota", "tugboat-quota-probe", "-n", "default",
+                         "--wait=true", check=False)
+        raise RuntimeError(f"the quota controller never counted {key}: is kube-controller-manager up?")
 
     def apply_crds(self) -> None:
         docs = [yaml.safe_load(t) for t in crd_files().values()]
@@ -121,6 +156,43 @@ class DevCluster:
             raise RuntimeError(f"third-party CRDs not found at {third} (set TUGBOAT_THIRDPARTY_CRDS)")
         # Server-side: KubeRay's CRDs exceed the client-side last-applied annotation limit.
         self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-R", "-f", str(third))
+
+    def trust(self, signing_namespaces: tuple[str, ...] = ("ml-platform",),
+              system_namespace: str = "tugboat-system") -> Path:
+        """Dev keys: a signing key Secret per namespace, the public key as cluster trust."""
+        from tugboat_workloads.sign.keys import generate_keypair
+
+        keys = self.workdir / "keys"
+        private, public = keys / "private.pem", keys / "public.pem"
+        if not private.exists():
+            keys.mkdir(parents=True, exist_ok=True)
+            generate_keypair(private, public)
+        for ns in (system_namespace, *signing_namespaces):
+            self.kubectl("create", "namespace", ns, check=False)
+        self._apply({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "tugboat-trust", "namespace": system_namespace},
+                     "data": {"public.pem": public.read_text()}})
+        for ns in signing_namespaces:
+            self._apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                         "metadata": {"name": "tugboat-signing-key", "namespace": ns},
+                         "stringData": {"private.pem": private.read_text()}})
+        return keys
+
+    def _apply(self, manifest: dict) -> None:
+        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
+                     input=yaml.safe_dump(manifest))
+
+    def _wait_crds_established(self, timeout: float = 60) -> None:
+        # `kubectl wait` errors (instead of waiting) on a CRD whose status is not written yet.
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.kubectl("wait", "--for=condition=Established", "crd", "--all",
+                               "--timeout=30s", check=False)
+            if out.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRDs not established: {out.stderr.strip()}")
+            time.sleep(0.5)
 
     def _wait_default_service_account(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

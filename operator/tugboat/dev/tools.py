@@ -7,7 +7,7 @@ from pathlib import Path
 
 KUBE_VERSION = "v1.36.3"
 TOOLS = ("etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-         "kubectl", "kwok", "kwokctl")
+         "kubectl", "kwok", "kwokctl", "helm")
 
 
 class ToolsMissing(RuntimeError):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..controllers.settings import Settings
 from ..kube.client import Kube
 
 
@@ -13,7 +14,7 @@ class Options:
     priority: int = 0
     standalone: bool = False
     peering_lifetime: int = 30
-    sigstore: bool = False
+    settings: Settings = field(default_factory=Settings)
 
 
 _state: dict = {}

@@ -10,8 +10,12 @@ from collections import defaultdict
 import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
-from ..api.kinds import AGENT_DEPLOYMENT, KINDS, TENANT, TRAINING_RUN, Kind
-from ..controllers.reconcilers import Settings, reconcile
+from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
+from ..controllers.agent_deployment import agent_deployments_of_line
+from ..controllers.gather import tenant_of_namespace
+from ..controllers.model_release import TRUST_CONFIGMAP
+from ..controllers.reconcilers import reconcile
+from ..controllers.tenant import delete_namespaces
 from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
 from ..metrics import DURATION, ERRORS, RECONCILES
@@ -43,6 +47,11 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # Finalizers (TrainingRun: stop its RayJobs) and kopf's bookkeeping under our own domain.
+    settings.persistence.finalizer = "tugboat.dev/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tugboat.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="tugboat.dev", key="last-handled-configuration")
 
 
 @kopf.on.login()
@@ -60,7 +69,7 @@ def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
     with _locks[(kind.kind, namespace, name)]:
         started = time.monotonic()
         try:
-            reconcile(runtime.kube(), kind, name, namespace, Settings(runtime.options().sigstore))
+            reconcile(runtime.kube(), kind, name, namespace, runtime.options().settings)
             RECONCILES.labels(kind.kind, "ok").inc()
         except KubeError as exc:
             RECONCILES.labels(kind.kind, "error").inc()
@@ -98,3 +107,109 @@ def on_tenant_change(spec, **_) -> None:
 @kopf.on.probe(id="api")
 def api_reachable(**_) -> str:
     return runtime.kube().api.configuration.host
+
+
+@kopf.timer(GROUP, VERSION, TRAINING_RUN.plural, interval=5.0, id="poll-trainingrun")
+def poll_training_run(name: str, namespace: str, status, **_) -> None:
+    """Training progress lives in MLflow and pod scheduling, which send us no events."""
+    trained = next((c for c in status.get("conditions", []) if c.get("type") == "Trained"), None)
+    if trained is None or trained.get("status") == "Unknown":
+        run_reconcile(TRAINING_RUN, name, namespace)
+
+
+@kopf.on.event("ray.io", "v1", "rayjobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
+def on_ray_job(namespace: str, labels, **_) -> None:
+    owner = labels.get("tugboat.dev/trainingrun")
+    if owner:
+        run_reconcile(TRAINING_RUN, owner, namespace)
+
+
+@kopf.on.delete(GROUP, VERSION, TRAINING_RUN.plural, id="stop-rayjobs")
+def stop_ray_jobs(name: str, namespace: str, **_) -> None:
+    """Cancel the training before the TrainingRun goes: delete its RayJobs, wait until gone."""
+    kube: Kube = runtime.kube()
+    selector = f"tugboat.dev/trainingrun={name}"
+    left = kube.list("ray.io/v1", "RayJob", namespace, label_selector=selector)
+    for job in left:
+        kube.delete("ray.io/v1", "RayJob", job["metadata"]["name"], namespace, propagation="Foreground")
+    if left:
+        raise kopf.TemporaryError(f"waiting for {len(left)} RayJob(s) to stop", delay=2)
+
+
+def _settled(status) -> bool:
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions", [])}
+    return conds.get("Ready") == "True" or conds.get("Degraded") == "True"
+
+
+@kopf.timer(GROUP, VERSION, MODEL_RELEASE.plural, interval=5.0, id="poll-modelrelease")
+def poll_model_release(name: str, namespace: str, status, **_) -> None:
+    """Verification and the registry send no events: poll until the release settles."""
+    if not _settled(status):
+        run_reconcile(MODEL_RELEASE, name, namespace)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
+def on_release_job(namespace: str, labels, **_) -> None:
+    owner = labels.get("tugboat.dev/modelrelease")
+    if owner:
+        run_reconcile(MODEL_RELEASE, owner, namespace)
+
+
+@kopf.on.event(GROUP, VERSION, TRAINING_RUN.plural, id="release-sources")
+def on_training_run_for_releases(name: str, namespace: str, **_) -> None:
+    """A release waits for its TrainingRun: re-judge releases built from this one."""
+    for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind, namespace):
+        if (obj.get("spec") or {}).get("source", {}).get("trainingRun") == name:
+            run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], namespace)
+
+
+# --- Tenants and AgentDeployments: children, releases and the trusted key re-trigger owners ---
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "tugboat"},
+               id="serving-deployments")
+def on_serving_deployment(namespace: str, meta, **_) -> None:
+    """Rollout progress and pod-creation failures (quota) of a serving Deployment reach its owner."""
+    for ref in meta.get("ownerReferences", []):
+        if ref.get("apiVersion") == API_VERSION and ref.get("kind") == AGENT_DEPLOYMENT.kind:
+            run_reconcile(AGENT_DEPLOYMENT, ref["name"], namespace)
+
+
+@kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
+def on_release_for_serving(spec, **_) -> None:
+    """A release was verified, promoted, revoked or deleted: its line's deployments re-pick."""
+    for name, namespace in agent_deployments_of_line(runtime.kube(), spec.get("modelLine", "")):
+        run_reconcile(AGENT_DEPLOYMENT, name, namespace)
+
+
+def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
+    return name == TRUST_CONFIGMAP and namespace == runtime.options().settings.system_namespace
+
+
+# kopf filters client-side, so this watches every ConfigMap; the trusted key has no label we
+# could select on, because the platform team (not Tugboat) creates it.
+@kopf.on.event("v1", "configmaps", when=_is_trust_config_map, id="trusted-key")
+def on_trusted_key(**_) -> None:
+    """The trusted key appeared, rotated or went: every AgentDeployment mounts a copy of it."""
+    for obj in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
+        run_reconcile(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
+
+
+@kopf.on.event(GROUP, VERSION, AGENT_DEPLOYMENT.plural, id="tenant-usage")
+def on_agent_deployment_count(type: str | None, namespace: str, **_) -> None:
+    """The Tenant's status counts its AgentDeployments."""
+    if type in ("ADDED", "DELETED"):
+        owner = tenant_of_namespace(runtime.kube(), namespace)
+        if owner is not None:
+            run_reconcile(TENANT, owner.name, None)
+
+
+def _deletes_namespaces(spec, **_) -> bool:
+    # Only these Tenants get a finalizer: with Retain there is nothing to do before they go.
+    return spec.get("deletionPolicy") == "Delete"
+
+
+@kopf.on.delete(GROUP, VERSION, TENANT.plural, when=_deletes_namespaces, id="delete-tenant-namespaces")
+def delete_tenant_namespaces(name: str, spec, **_) -> None:
+    """deletionPolicy Delete: the Tenant's own namespaces, and all data in them, go with it."""
+    delete_namespaces(runtime.kube(), name, dict(spec))

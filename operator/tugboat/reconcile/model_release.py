@@ -1,15 +1,69 @@
-"""ModelRelease: validity, then (for now) acceptance. Pure."""
+"""ModelRelease: checkpoint -> exported -> signed -> verified -> registered -> Ready. Pure.
+
+Each stage is recorded as a condition (Exported, Signed, Verified, Registered), so a restarted
+operator resumes at the first stage not yet True and never redoes finished work. A failed stage
+is final for this generation: nothing unverified is ever marked Ready.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE
-from ..api.model_release import ModelReleaseSpec, ModelReleaseStatus, SigningMethod
+from ..api.model_release import ExportTarget, ModelReleaseSpec, ModelReleaseStatus, SigningMethod
+from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job
+from ..conditions import find, is_true
 from ..reasons import Reason
 from .outcome import Meta, Outcome, phase_event, set_conditions
 from .validity import validate
+
+POLL_SECONDS = 5.0
+STAGES = ("Exported", "Signed", "Verified", "Registered")
+FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
+            "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
+
+
+@dataclass(frozen=True)
+class SourceView:
+    ready: bool
+    failed: bool
+    checkpoint: str | None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    succeeded: bool
+    failed: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyView:
+    ok: bool
+    reason: str
+    message: str
+    manifest_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterModel:
+    """Action: register the verified artifact directory as a new version of `name` in MLflow."""
+
+    name: str
+    source: str
+    tags: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    image: str
+    pool_label: str
+    artifact_root: str
+    artifact_pvc: str | None
+    registry: bool  # an MLflow registry is configured
 
 
 @dataclass(frozen=True)
@@ -18,6 +72,13 @@ class Observed:
     spec: dict
     status: ModelReleaseStatus
     sigstore_available: bool
+    source: SourceView | None = None  # None: the TrainingRun does not exist
+    jobs: dict[str, JobView] | None = None  # by role: export, export-tensorrt, sign
+    signing_key: bool = False
+    verification: VerifyView | None = None  # made only once Signed and a trusted key exists
+    trusted_key: bool = False
+    registry_version: str | None = None
+    config: Config | None = None
 
 
 def _signing_supported(sigstore: bool):
@@ -29,13 +90,151 @@ def _signing_supported(sigstore: bool):
     return check
 
 
+def artifact_dir(config: Config, meta: Meta) -> str:
+    return f"{config.artifact_root.rstrip('/')}/releases/{meta.namespace}/{meta.name}-{meta.uid[:8]}"
+
+
+def _owner(meta: Meta) -> dict:
+    return {"apiVersion": API_VERSION, "kind": MODEL_RELEASE.kind,
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid}}
+
+
+def _failed_stage(status: ModelReleaseStatus) -> bool:
+    return any((c := find(status.conditions, t)) is not None and c.status == "False"
+               and c.reason in FAILURES for t in STAGES)
+
+
+class _Step:
+    """Accumulates one pass: conditions set, children wanted; stops at the first unfinished stage."""
+
+    def __init__(self, observed: Observed, status: ModelReleaseStatus, now: datetime):
+        self.o, self.status, self.now = observed, status, now
+        self.children: list[dict] = []
+        self.actions: list[object] = []
+
+    def mark(self, type_: str, ok: bool, reason: str, message: str) -> None:
+        self.status = set_conditions(self.status, self.now, self.o.meta.generation,
+                                     (type_, ok, reason, message))
+
+    def wait(self, phase: str, reason: str, message: str) -> Outcome:
+        self.status = set_conditions(self.status, self.now, self.o.meta.generation,
+                                     ("Progressing", True, reason, message),
+                                     ("Ready", False, reason, message))
+        return self._out(phase, message, POLL_SECONDS)
+
+    def fail(self, type_: str, reason: str, message: str) -> Outcome:
+        self.mark(type_, False, reason, message)
+        self.status = set_conditions(self.status, self.now, self.o.meta.generation,
+                                     ("Progressing", False, reason, message),
+                                     ("Ready", False, reason, message),
+                                     ("Degraded", True, reason, message))
+        return self._out("Failed", message, None)
+
+    def _out(self, phase: str, message: str, requeue: float | None) -> Outcome:
+        old = self.o.status
+        self.status = self.status.model_copy(update={"phase": phase, "message": message})
+        reason = find(self.status.conditions, "Progressing").reason
+        return Outcome(status=self.status, children=tuple(self.children), actions=tuple(self.actions),
+                       requeue_after=requeue, events=phase_event(old, self.status, reason, message))
+
+
+def _export(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome | None:
+    jobs = step.o.jobs or {}
+    for target in spec.export.targets:
+        role = "export" if target == ExportTarget.ONNX else "export-tensorrt"
+        job = jobs.get(role)
+        if job is not None and job.failed:
+            return step.fail("Exported", Reason.EXPORT_FAILED, f"{target} export failed: {job.message}")
+        if job is None or not job.succeeded:
+            step.children.append(build_export_job(spec, ctx, target))
+            return step.wait("Exporting", Reason.EXPORTING, f"exporting {target} from {ctx.checkpoint}")
+    targets = ", ".join(spec.export.targets)
+    step.mark("Exported", True, Reason.EXPORTED, f"{targets} written to {ctx.artifact_dir}")
+    return None
+
+
+def _sign(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome | None:
+    ref = spec.signing.key_secret_ref
+    if not step.o.signing_key:
+        step.mark("Signed", False, Reason.SIGNING_KEY_NOT_FOUND,
+                  f"Secret {ref.name} with key {ref.key} not found in {step.o.meta.namespace}")
+        return step.wait("Signing", Reason.SIGNING_KEY_NOT_FOUND, f"waiting for Secret {ref.name}")
+    job = (step.o.jobs or {}).get("sign")
+    if job is not None and job.failed:
+        return step.fail("Signed", Reason.SIGN_FAILED, f"signing failed: {job.message}")
+    if job is None or not job.succeeded:
+        step.children.append(build_sign_job(spec, ctx))
+        return step.wait("Signing", Reason.SIGNING, "signing the manifest of per-file digests")
+    step.mark("Signed", True, Reason.SIGNED, f"manifest signed with Secret {ref.name}")
+    return None
+
+
+def _verify(step: _Step) -> Outcome | None:
+    if not step.o.trusted_key:
+        step.mark("Verified", False, Reason.NO_TRUSTED_KEY, "no trusted public key configured")
+        return step.wait("Verifying", Reason.NO_TRUSTED_KEY, "waiting for a trusted public key")
+    v = step.o.verification
+    if v is None:
+        return step.wait("Verifying", Reason.VERIFIED, "verifying digests and signature")
+    if not v.ok:
+        return step.fail("Verified", v.reason, v.message)
+    step.mark("Verified", True, Reason.VERIFIED, v.message)
+    step.status = step.status.model_copy(update={"manifest_digest": v.manifest_digest})
+    return None
+
+
+def _register(step: _Step, spec: ModelReleaseSpec, artifact: str) -> Outcome | None:
+    if not step.o.config.registry:
+        step.mark("Registered", False, "RegistryNotConfigured", "no MLflow registry configured")
+        return None
+    version = step.o.registry_version
+    name = spec.registry.model_name or spec.model_line
+    if version is None:
+        tags = (("tugboat.dev/release-uid", step.o.meta.uid),
+                ("tugboat.dev/manifest-sha256", step.status.manifest_digest or ""),
+                ("tugboat.dev/signature", "model.sig"), ("tugboat.dev/release", step.o.meta.name))
+        step.actions.append(RegisterModel(name, artifact, tags))
+        return step.wait("Registering", Reason.REGISTERING, f"registering a version of {name}")
+    step.mark("Registered", True, Reason.REGISTERED, f"{name} version {version}")
+    step.status = step.status.model_copy(update={"registry_version": version})
+    return None
+
+
 def decide(observed: Observed, now: datetime) -> Outcome:
     meta, old = observed.meta, observed.status
     checks = [_signing_supported(observed.sigstore_available)]
     spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
     if stop is not None:
         return stop
-    status = set_conditions(status, now, meta.generation,
-                            ("Ready", False, Reason.ACCEPTED, "spec is valid; export not started"))
-    status = status.model_copy(update={"phase": "Pending", "message": None})
-    return Outcome(status=status, events=phase_event(old, status, Reason.ACCEPTED, "spec accepted"))
+    if _failed_stage(status):
+        return Outcome(status=status)
+    step = _Step(observed, status, now)
+    src, cfg = observed.source, observed.config
+    name = spec.source.training_run
+    if spec.source.model_uri is not None:
+        return step.fail("Exported", Reason.SOURCE_FAILED,
+                         "spec.source.modelUri: exporting from a model URI is not supported yet; "
+                         "use spec.source.trainingRun")
+    if src is None:
+        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"TrainingRun {name} not found")
+    if src.failed:
+        return step.fail("Exported", Reason.SOURCE_FAILED, f"TrainingRun {name} failed: {src.message}")
+    if not src.ready or not src.checkpoint:
+        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}")
+    artifact = artifact_dir(cfg, meta)
+    step.status = step.status.model_copy(update={"artifact_uri": f"file://{artifact}"})
+    ctx = ReleaseContext(owner=_owner(meta), image=cfg.image, pool_label=cfg.pool_label,
+                         checkpoint=src.checkpoint, artifact_dir=artifact,
+                         artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
+    for stage in (lambda: is_true(step.status.conditions, "Exported") or _export(step, spec, ctx),
+                  lambda: is_true(step.status.conditions, "Signed") or _sign(step, spec, ctx),
+                  lambda: is_true(step.status.conditions, "Verified") or _verify(step),
+                  lambda: is_true(step.status.conditions, "Registered") or _register(step, spec, artifact)):
+        result = stage()
+        if isinstance(result, Outcome):
+            return result
+    step.status = set_conditions(step.status, now, meta.generation,
+                                 ("Progressing", False, Reason.RELEASE_READY, "ready for rollout"),
+                                 ("Ready", True, Reason.RELEASE_READY,
+                                  f"verified artifact {step.status.manifest_digest}"))
+    return step._out("Ready", "exported, signed, verified and registered", None)

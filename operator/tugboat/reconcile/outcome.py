@@ -26,6 +26,8 @@ class Outcome:
     deletions: tuple[tuple[str, str, str, str | None], ...] = ()  # apiVersion, kind, name, ns
     events: tuple[EventIntent, ...] = ()
     requeue_after: float | None = None
+    # Side effects outside Kubernetes (e.g. a registry write), carried out by the kind's controller.
+    actions: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,315 @@
+"""AgentDeployment -> its serving objects: ServiceAccount, guardrails and trust ConfigMaps, the
+Deployment of the serving runtime, Service, HPA, PodDisruptionBudget and NetworkPolicy. Pure.
+
+Decides names, labels, the hardened pod (non-root, read-only root filesystem, no privilege
+escalation, seccomp RuntimeDefault, all capabilities dropped, no service account token), the
+runtime's flags and the guardrails document. Every object is owned by the AgentDeployment, so
+the garbage collector removes them with it. Must not choose the release or read the cluster: the
+caller passes a verified release and the trusted key in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind
+from ..api.base import GROUP, PermissionLevel
+from ..api.tenant import TenantSpec
+from .naming import child_name, managed_labels, owner_reference
+from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces, label_value
+
+PORT = 8080
+SERVICE_PORT = 80
+TRUST_DIR = "/etc/tugboat/trust"
+GUARDRAILS_DIR = "/etc/tugboat/guardrails"
+GUARDRAILS_FILE = "guardrails.json"
+PUBLIC_KEY_FILE = "public.pem"
+# A fixed non-root identity, so runAsNonRoot holds whatever USER the image declares.
+RUN_AS = 65532
+_LEVELS = [PermissionLevel.READ_ONLY, PermissionLevel.STANDARD, PermissionLevel.ELEVATED]
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Cluster configuration the serving objects depend on (from the operator's Settings)."""
+
+    image: str
+    pool_label: str
+    artifact_root: str
+    artifact_pvc: str | None
+    gateway_namespace: str
+    monitoring_namespace: str
+    cluster_domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class ServingRelease:
+    """A verified release: its name, artifact directory and signed-manifest digest."""
+
+    name: str
+    artifact_dir: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class ServingContext:
+    owner: dict  # the AgentDeployment (apiVersion, kind, metadata.name/namespace/uid)
+    tenant: str
+    tenant_spec: TenantSpec
+    release: ServingRelease
+    trust_pem: str
+    config: ServingConfig
+
+
+def serving_name(agent: str) -> str:
+    """Deployment, Service, HPA, PDB, ServiceAccount and NetworkPolicy share this name."""
+    return child_name(agent, "serve")
+
+
+def guardrails_name(agent: str) -> str:
+    return child_name(agent, "guardrails")
+
+
+def trust_name(agent: str) -> str:
+    return child_name(agent, "trust")
+
+
+def endpoint(agent: str, namespace: str, config: ServingConfig) -> str:
+    return f"http://{serving_name(agent)}.{namespace}.svc.{config.cluster_domain}"
+
+
+def permission_level(tenant: PermissionLevel | str, agent: PermissionLevel | str) -> str:
+    """The stricter of the tenant's ceiling and the deployment's wish."""
+    return str(_LEVELS[min(_LEVELS.index(PermissionLevel(tenant)), _LEVELS.index(PermissionLevel(agent)))])
+
+
+def _detector(spec: AgentDeploymentSpec) -> dict:
+    d = spec.guardrails.success_detector
+    out: dict = {"kind": str(d.kind)}
+    if d.kind == DetectorKind.REGEX:
+        out["pattern"] = d.pattern
+    elif d.kind == DetectorKind.JSON_SCHEMA:
+        out["schema"] = json.loads(d.schema_text or "null")
+    elif d.kind == DetectorKind.REFERENCE:
+        out.update(reference=d.reference, match=str(d.match))
+    return out
+
+
+def build_guardrails(spec: AgentDeploymentSpec, tenant: TenantSpec) -> dict:
+    """The serving runtime's guardrails JSON: the deployment's rules under the tenant's limits."""
+    g = spec.guardrails
+    return {
+        "promptFilter": {"denyPatterns": list(g.prompt_filter.deny_patterns),
+                         "maxPromptChars": g.prompt_filter.max_prompt_chars},
+        "tokenBudget": {"tokensPerWindow": tenant.token_budget.tokens_per_window,
+                        "windowSeconds": tenant.token_budget.window_seconds},
+        "tools": {"allowed": sorted(g.tools.allowed)},
+        "fallback": {"minConfidence": g.fallback.min_confidence, "mode": str(g.fallback.mode)},
+        "permissionLevel": permission_level(tenant.permission_level, g.permission_level),
+        "costCenter": tenant.cost_center,
+        "successDetector": _detector(spec),
+    }
+
+
+def _guardrails_text(spec: AgentDeploymentSpec, ctx: ServingContext) -> str:
+    return json.dumps(build_guardrails(spec, ctx.tenant_spec), indent=2, sort_keys=True)
+
+
+def selector_labels(agent: str) -> dict[str, str]:
+    """What the Service (and PDB, NetworkPolicy) select: every pod of this agent, any track."""
+    return {"app.kubernetes.io/name": "tugboat-serve", "app.kubernetes.io/instance": label_value(agent)}
+
+
+def _labels(ctx: ServingContext) -> dict[str, str]:
+    meta = ctx.owner["metadata"]
+    return managed_labels(**selector_labels(meta["name"]), **{
+        f"{GROUP}/agent-deployment": label_value(meta["name"]), TENANT_LABEL: label_value(ctx.tenant)})
+
+
+def _meta(name: str, ctx: ServingContext, **extra_labels: str) -> dict:
+    return {"name": name, "namespace": ctx.owner["metadata"]["namespace"],
+            "labels": {**_labels(ctx), **extra_labels}, "ownerReferences": [owner_reference(ctx.owner)]}
+
+
+def build_service_account(ctx: ServingContext) -> dict:
+    # Serving needs no API access: no token is mounted into its pods at all.
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _meta(serving_name(ctx.owner["metadata"]["name"]), ctx),
+            "automountServiceAccountToken": False}
+
+
+def build_guardrails_config_map(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(guardrails_name(ctx.owner["metadata"]["name"]), ctx),
+            "data": {GUARDRAILS_FILE: _guardrails_text(spec, ctx)}}
+
+
+def build_trust_config_map(ctx: ServingContext) -> dict:
+    """A copy of the cluster's trusted key: pods mount ConfigMaps of their own namespace only."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(trust_name(ctx.owner["metadata"]["name"]), ctx),
+            "data": {PUBLIC_KEY_FILE: ctx.trust_pem}}
+
+
+def runtime_args(ctx: ServingContext) -> list[str]:
+    """Flags of `python -m tugboat_workloads.serve` (its settings module names them)."""
+    meta = ctx.owner["metadata"]
+    return ["--artifact", ctx.release.artifact_dir,
+            "--public-key", f"{TRUST_DIR}/{PUBLIC_KEY_FILE}",
+            "--guardrails", f"{GUARDRAILS_DIR}/{GUARDRAILS_FILE}",
+            "--release", ctx.release.name, "--track", "stable",
+            "--tenant", ctx.tenant, "--agent-deployment", meta["name"],
+            "--host", "0.0.0.0", "--port", str(PORT)]
+
+
+def _resources(spec: AgentDeploymentSpec) -> dict:
+    # requests == limits: serving gets the Guaranteed QoS class and counts exactly in the quota.
+    amounts = {"cpu": spec.resources.cpu, "memory": spec.resources.memory}
+    if spec.resources.gpus:
+        amounts[GPU_RESOURCE] = str(spec.resources.gpus)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def _volumes(ctx: ServingContext) -> list[tuple[dict, dict]]:
+    """(volume, mount) pairs: guardrails, trusted key, a scratch /tmp, and the artifact store."""
+    agent = ctx.owner["metadata"]["name"]
+    pairs = [
+        ({"name": "guardrails", "configMap": {"name": guardrails_name(agent)}},
+         {"name": "guardrails", "mountPath": GUARDRAILS_DIR, "readOnly": True}),
+        ({"name": "trust", "configMap": {"name": trust_name(agent)}},
+         {"name": "trust", "mountPath": TRUST_DIR, "readOnly": True}),
+        # The root filesystem is read-only; Python and ONNX Runtime still want a writable /tmp.
+        ({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "tmp", "mountPath": "/tmp"}),
+    ]
+    if ctx.config.artifact_pvc:
+        pairs.append(({"name": "artifacts", "persistentVolumeClaim": {
+                           "claimName": ctx.config.artifact_pvc, "readOnly": True}},
+                      {"name": "artifacts", "mountPath": ctx.config.artifact_root, "readOnly": True}))
+    return pairs
+
+
+def _container(spec: AgentDeploymentSpec, ctx: ServingContext, mounts: list[dict]) -> dict:
+    return {
+        "name": "serve",
+        "image": ctx.config.image,
+        "command": ["python", "-m", "tugboat_workloads.serve"],
+        "args": runtime_args(ctx),
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
+                           "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
+                          "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": _resources(spec),
+        "securityContext": {
+            "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": mounts,
+    }
+
+
+def _config_hash(spec: AgentDeploymentSpec, ctx: ServingContext) -> str:
+    # In the pod template, so a guardrails or trusted-key change rolls the pods.
+    text = _guardrails_text(spec, ctx) + ctx.trust_pem
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_pod_template(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+    pairs = _volumes(ctx)
+    tolerations = ([{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+                   if spec.resources.gpus else [])
+    labels = {**_labels(ctx), "tugboat.dev/workload": "serve", "tugboat.dev/track": "stable",
+              "tugboat.dev/release": label_value(ctx.release.name)}
+    annotations = {"tugboat.dev/config-hash": _config_hash(spec, ctx),
+                   "tugboat.dev/manifest-digest": ctx.release.digest,
+                   "prometheus.io/scrape": "true", "prometheus.io/port": str(PORT),
+                   "prometheus.io/path": "/metrics"}
+    return {
+        "metadata": {"labels": labels, "annotations": annotations},
+        "spec": {
+            "serviceAccountName": serving_name(ctx.owner["metadata"]["name"]),
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "nodeSelector": {ctx.config.pool_label: spec.node_pool},
+            "tolerations": tolerations,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
+                                "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [_container(spec, ctx, [m for _, m in pairs])],
+            "volumes": [v for v, _ in pairs],
+        },
+    }
+
+
+def stable_selector(agent: str) -> dict[str, str]:
+    return {**selector_labels(agent), "tugboat.dev/track": "stable"}
+
+
+def build_deployment(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+    agent = ctx.owner["metadata"]["name"]
+    deployment_spec: dict = {
+        "revisionHistoryLimit": 3,
+        "selector": {"matchLabels": stable_selector(agent)},
+        # Surge first: a release change never drops below the ready replicas already serving.
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": build_pod_template(spec, ctx),
+    }
+    if not spec.autoscaling.enabled:
+        # With autoscaling the HPA owns the replica count; declaring it would fight the HPA.
+        deployment_spec["replicas"] = spec.replicas
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(serving_name(agent), ctx, **{"tugboat.dev/release": label_value(
+                ctx.release.name)}),
+            "spec": deployment_spec}
+
+
+def build_service(ctx: ServingContext) -> dict:
+    agent = ctx.owner["metadata"]["name"]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(serving_name(agent), ctx),
+            "spec": {"type": "ClusterIP", "selector": selector_labels(agent),
+                     "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http",
+                                "protocol": "TCP"}]}}
+
+
+def build_hpa(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+    agent = ctx.owner["metadata"]["name"]
+    a = spec.autoscaling
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": _meta(serving_name(agent), ctx),
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": serving_name(agent)},
+                     "minReplicas": a.min_replicas, "maxReplicas": a.max_replicas,
+                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                         "type": "Utilization", "averageUtilization": a.target_cpu_utilization}}}]}}
+
+
+def build_pdb(ctx: ServingContext) -> dict:
+    agent = ctx.owner["metadata"]["name"]
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": _meta(serving_name(agent), ctx),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(agent)}}}
+
+
+def build_network_policy(ctx: ServingContext) -> dict:
+    """Only the gateway (and Prometheus) reach the runtime; it reaches nothing but DNS."""
+    agent, cfg = ctx.owner["metadata"]["name"], ctx.config
+    dns = [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": _meta(serving_name(agent), ctx),
+            "spec": {"podSelector": {"matchLabels": selector_labels(agent)},
+                     "policyTypes": ["Ingress", "Egress"],
+                     "ingress": [{"from": from_namespaces(cfg.gateway_namespace, cfg.monitoring_namespace),
+                                  "ports": [{"protocol": "TCP", "port": PORT}]}],
+                     "egress": [{"ports": dns}]}}
+
+
+def build_serving_objects(spec: AgentDeploymentSpec, ctx: ServingContext) -> tuple[dict, ...]:
+    """Everything to apply, in order: what the pods mount and the Service before the Deployment."""
+    out = [build_service_account(ctx), build_guardrails_config_map(spec, ctx),
+           build_trust_config_map(ctx), build_service(ctx), build_network_policy(ctx), build_pdb(ctx),
+           build_deployment(spec, ctx)]
+    if spec.autoscaling.enabled:
+        out.append(build_hpa(spec, ctx))
+    return tuple(out)

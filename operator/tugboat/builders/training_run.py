@@ -1,0 +1,141 @@
+"""TrainingRun -> the workload's config (a ConfigMap) and a KubeRay RayJob. Pure.
+
+The RayJob's worker group lands on the requested pool (nodeSelector, GPU toleration and
+`nvidia.com/gpu` limits); the head runs on the CPU pool. Retries are the TrainingRun's own (a
+new RayJob per attempt, same checkpoint directory), so the RayJob itself never retries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..api.training_run import TrainingRunSpec
+from .naming import child_name, managed_labels, owner_reference
+
+CONFIG_MOUNT = "/etc/tugboat/train"
+GPU = "nvidia.com/gpu"
+# KubeRay derives RayCluster and pod names from the RayJob's; keep room for its suffixes.
+RAYJOB_NAME_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """Everything besides the spec that shapes the objects (explicit, never read from env)."""
+
+    owner: dict  # the TrainingRun object (apiVersion, kind, metadata.name/namespace/uid)
+    attempt: int
+    image: str
+    ray_version: str
+    pool_label: str
+    head_pool: str
+    mlflow_tracking_uri: str | None
+    storage_path: str
+
+
+def ray_job_name(name: str, uid: str, attempt: int) -> str:
+    return child_name(name, "ray", uid, attempt, limit=RAYJOB_NAME_LIMIT)
+
+
+def config_map_name(name: str, uid: str, attempt: int) -> str:
+    return child_name(name, "train", uid, attempt)
+
+
+def build_train_config(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
+    """The JSON the training entrypoint reads (tugboat_workloads.train --config)."""
+    meta = ctx.owner["metadata"]
+    wire = spec.wire()
+    res = spec.resources
+    return {
+        "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+        "attempt": ctx.attempt,
+        "model": wire["model"], "data": wire["data"], "training": wire["training"],
+        "resources": {"workers": res.workers, "useGpu": res.gpus_per_worker > 0,
+                      "cpusPerWorker": res.cpus_per_worker},
+        "routerHealth": wire["routerHealth"],
+        "mlflow": {"trackingUri": ctx.mlflow_tracking_uri, "experiment": spec.mlflow.experiment},
+        "storagePath": ctx.storage_path,
+    }
+
+
+def _labels(ctx: TrainingContext) -> dict[str, str]:
+    return managed_labels(**{"tugboat.dev/trainingrun": ctx.owner["metadata"]["name"],
+                             "tugboat.dev/attempt": str(ctx.attempt)})
+
+
+def build_config_map(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
+    meta = ctx.owner["metadata"]
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": config_map_name(meta["name"], meta["uid"], ctx.attempt),
+                     "namespace": meta["namespace"], "labels": _labels(ctx),
+                     "ownerReferences": [owner_reference(ctx.owner)]},
+        "data": {"config.json": json.dumps(build_train_config(spec, ctx), indent=2, sort_keys=True)},
+    }
+
+
+def _container(name: str, image: str, resources: dict, mounts: list[dict]) -> dict:
+    return {"name": name, "image": image, "resources": resources, "volumeMounts": mounts,
+            "ports": [{"containerPort": 6379, "name": "gcs"}] if name == "ray-head" else []}
+
+
+def _worker_group(spec: TrainingRunSpec, ctx: TrainingContext, config_volume: dict) -> dict:
+    res = spec.resources
+    limits = {"cpu": str(res.cpus_per_worker), "memory": res.memory_per_worker}
+    tolerations = []
+    if res.gpus_per_worker:
+        limits[GPU] = str(res.gpus_per_worker)
+        tolerations = [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}]
+    mounts = [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+              {"name": "dshm", "mountPath": "/dev/shm"}]  # NCCL and torch dataloaders need shm
+    return {
+        "groupName": "workers", "replicas": res.workers, "minReplicas": res.workers,
+        "maxReplicas": res.workers, "rayStartParams": {},
+        "template": {
+            "metadata": {"labels": _labels(ctx)},
+            "spec": {
+                "nodeSelector": {ctx.pool_label: res.node_pool},
+                "tolerations": tolerations,
+                "containers": [_container("ray-worker", ctx.image,
+                                          {"limits": limits, "requests": dict(limits)}, mounts)],
+                "volumes": [config_volume, {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+            },
+        },
+    }
+
+
+def build_ray_job(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
+    meta = ctx.owner["metadata"]
+    config_volume = {"name": "config", "configMap": {
+        "name": config_map_name(meta["name"], meta["uid"], ctx.attempt)}}
+    head_resources = {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "1", "memory": "2Gi"}}
+    return {
+        "apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": ray_job_name(meta["name"], meta["uid"], ctx.attempt),
+                     "namespace": meta["namespace"], "labels": _labels(ctx),
+                     "ownerReferences": [owner_reference(ctx.owner)]},
+        "spec": {
+            "entrypoint": f"python -m tugboat_workloads.train --config {CONFIG_MOUNT}/config.json",
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": 600,
+            "backoffLimit": 0,
+            "rayClusterSpec": {
+                "rayVersion": ctx.ray_version,
+                "headGroupSpec": {
+                    # The head schedules no training work: all of it goes to the GPU workers.
+                    "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
+                    "template": {
+                        "metadata": {"labels": _labels(ctx)},
+                        "spec": {
+                            "nodeSelector": {ctx.pool_label: ctx.head_pool},
+                            "containers": [_container(
+                                "ray-head", ctx.image, head_resources,
+                                [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}])],
+                            "volumes": [config_volume],
+                        },
+                    },
+                },
+                "workerGroupSpecs": [_worker_group(spec, ctx, config_volume)],
+            },
+        },
+    }

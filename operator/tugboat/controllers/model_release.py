@@ -1,0 +1,117 @@
+"""ModelRelease: gather the source checkpoint, Jobs, keys, verification and registry state;
+carry out registry actions. Verification reads the artifact directory, which the operator sees
+at the same path as the workloads (a shared volume in a cluster, the host in dev)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from tugboat_workloads.verify import VerificationError, verify_artifact
+
+from ..api.base import API_VERSION
+from ..api.kinds import MODEL_RELEASE, TRAINING_RUN
+from ..conditions import find, is_true
+from ..kube.client import Kube
+from ..reconcile import model_release as mr
+from ..reconcile.outcome import Meta, Outcome
+from ..tracking import Registry, TrackingUnavailable
+from .engine import current_status
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+TRUST_CONFIGMAP = "tugboat-trust"
+
+
+def _config(s: Settings) -> mr.Config:
+    return mr.Config(image=s.workload_image, pool_label=s.pool_label, artifact_root=s.artifact_root,
+                     artifact_pvc=getattr(s, "artifact_pvc", None), registry=bool(s.mlflow_tracking_uri))
+
+
+def _source(kube: Kube, namespace: str, name: str | None) -> mr.SourceView | None:
+    if not name:
+        return None
+    obj = kube.get_or_none(API_VERSION, TRAINING_RUN.kind, name, namespace)
+    if obj is None:
+        return None
+    status = current_status(TRAINING_RUN, obj)
+    trained = find(status.conditions, "Trained")
+    failed = trained is not None and trained.status == "False"
+    return mr.SourceView(ready=is_true(status.conditions, "Trained"), failed=failed,
+                         checkpoint=status.checkpoint, message=status.message or "")
+
+
+def _jobs(kube: Kube, meta: Meta) -> dict[str, mr.JobView]:
+    out = {}
+    for job in kube.list("batch/v1", "Job", meta.namespace,
+                         label_selector=f"tugboat.dev/modelrelease={meta.name}"):
+        conds = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []
+                 if c.get("status") == "True"}
+        role = job["metadata"]["labels"].get("tugboat.dev/workload", "")
+        failed = conds.get("Failed")
+        out[role] = mr.JobView(succeeded="Complete" in conds, failed=failed is not None,
+                               message=(failed or {}).get("message", ""))
+    return out
+
+
+def trusted_public_key(kube: Kube, s: Settings) -> str | None:
+    cm = kube.get_or_none("v1", "ConfigMap", TRUST_CONFIGMAP, s.system_namespace)
+    return ((cm or {}).get("data") or {}).get("public.pem")
+
+
+def _verify(artifact: str, public_pem: str) -> mr.VerifyView | None:
+    if not Path(artifact).is_dir():
+        log.warning("artifact %s is not visible to the operator; mount the artifact store", artifact)
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as key:
+        key.write(public_pem)
+        key.flush()
+        try:
+            result = verify_artifact(artifact, key.name)
+        except VerificationError as exc:
+            return mr.VerifyView(False, str(exc.reason), str(exc))
+    return mr.VerifyView(True, "Verified", f"{len(result.files)} files match the signed manifest",
+                         result.manifest_digest)
+
+
+def _registry_version(s: Settings, spec: dict, meta: Meta) -> str | None:
+    if not s.mlflow_tracking_uri:
+        return None
+    name = (spec.get("registry") or {}).get("modelName") or spec.get("modelLine", "")
+    try:
+        return Registry(s.mlflow_tracking_uri).find_version(name, "tugboat.dev/release-uid", meta.uid)
+    except TrackingUnavailable as exc:
+        log.warning("ModelRelease %s/%s: %s", meta.namespace, meta.name, exc)
+        return None
+
+
+def observe(kube: Kube, obj: dict, s: Settings) -> mr.Observed:
+    meta, spec = Meta.of(obj), obj.get("spec") or {}
+    status = current_status(MODEL_RELEASE, obj)
+    ref = (spec.get("signing") or {}).get("keySecretRef") or {}
+    secret = kube.get_or_none("v1", "Secret", ref["name"], meta.namespace) if ref.get("name") else None
+    public = trusted_public_key(kube, s)
+    config = _config(s)
+    verification = None
+    if is_true(status.conditions, "Signed") and not is_true(status.conditions, "Verified") and public:
+        verification = _verify(mr.artifact_dir(config, meta), public)
+    registry = None
+    if is_true(status.conditions, "Verified") and not is_true(status.conditions, "Registered"):
+        registry = _registry_version(s, spec, meta)
+    return mr.Observed(
+        meta=meta, spec=spec, status=status, sigstore_available=s.sigstore_available,
+        source=_source(kube, meta.namespace, (spec.get("source") or {}).get("trainingRun")),
+        jobs=_jobs(kube, meta),
+        signing_key=secret is not None and ref.get("key", "private.pem") in (secret.get("data") or {}),
+        verification=verification, trusted_key=public is not None,
+        registry_version=registry, config=config)
+
+
+def act(outcome: Outcome, s: Settings) -> None:
+    for action in outcome.actions:
+        if isinstance(action, mr.RegisterModel) and s.mlflow_tracking_uri:
+            try:
+                Registry(s.mlflow_tracking_uri).register(action.name, Path(action.source), dict(action.tags))
+            except TrackingUnavailable as exc:
+                log.warning("registering %s failed (will retry): %s", action.name, exc)

@@ -1,0 +1,38 @@
+"""Operator configuration that decisions depend on: built once at start, passed explicitly.
+
+Defaults describe a real cluster; `tugboat run` flags override them (the dev demo points them at
+local services).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    sigstore_available: bool = False
+    # Node pools are found by this node label (e.g. cloud.google.com/gke-nodepool on GKE).
+    pool_label: str = "tugboat.dev/pool"
+    # Ray head and export Jobs need no GPU: they run on this pool.
+    head_pool: str = "cpu"
+    workload_image: str = "ghcr.io/tugboat-dev/tugboat-workloads:0.1.0"
+    ray_version: str = "2.60.0"
+    # None: training runs log to their own local store and the operator shows no live metrics.
+    mlflow_tracking_uri: str | None = None
+    # Checkpoints and artifacts: a path every workload pod sees (a shared volume in a cluster).
+    artifact_root: str = "/var/lib/tugboat/artifacts"
+    # Namespace of the operator's own objects (trust ConfigMap, signing key Secrets by default).
+    system_namespace: str = "tugboat-system"
+    # --- tenancy and serving (AgentDeployment, Tenant) ---
+    # Image of the serving runtime (python -m tugboat_workloads.serve).
+    serving_image: str = "ghcr.io/tugboat-dev/tugboat-serve:0.1.0"
+    # PVC holding artifact_root in a real cluster, mounted read-only by serving pods; None in dev,
+    # where the data plane runs serving pods on the host and sees the artifact paths directly.
+    artifact_pvc: str | None = None
+    # Tenant NetworkPolicies admit traffic from these namespaces only: the Gateway's, and the one
+    # whose Prometheus scrapes serving metrics for canary analysis.
+    gateway_namespace: str = "tugboat-gateway"
+    monitoring_namespace: str = "tugboat-system"
+    # DNS suffix of Service endpoints reported in AgentDeployment status.
+    cluster_domain: str = "cluster.local"

@@ -1,0 +1,91 @@
+"""The dev data plane as one object: local services plus the three loops, started and stopped together.
+
+Decides the order of things: services first (the loops need Ray's address and MLflow's URL),
+loops after; on stop, loops first (they stop the processes they started), services last.
+Must not be imported by the operator: it is dev infrastructure, the stand-in for what a real
+cluster's nodes and KubeRay would do.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kubernetes import client, config
+
+from .jobs import JobRunner
+from .kuberay import FakeKubeRay
+from .loop import ReconcileLoop
+from .ray_jobs import RayJobs
+from .services import ServiceInfo, Services
+from .serving import ServingRunner
+
+log = logging.getLogger("tugboat.dev.dataplane")
+
+
+def api_client_for(kubeconfig: str | Path) -> client.ApiClient:
+    """A client of its own, so the process-wide default kubeconfig is left alone."""
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+class DataPlane:
+    """`DataPlane(kubeconfig, state_dir).start()` ... `.stop()`; also a context manager.
+
+    ray: "start" (a private local head), "auto" (reuse RAY_ADDRESS or a running cluster) or
+    None (no Ray: RayJobs are left alone). mlflow_port: 0 for a free port, None for no MLflow.
+    """
+
+    def __init__(self, kubeconfig: str | Path, state_dir: str | Path, ray: str | None = "start",
+                 mlflow_port: int | None = 0):
+        self.kubeconfig = Path(kubeconfig)
+        self.state_dir = Path(state_dir).resolve()
+        self.services = Services(self.state_dir, ray=ray, mlflow_port=mlflow_port)
+        self.loops: list[ReconcileLoop] = []
+
+    @property
+    def info(self) -> ServiceInfo:
+        return self.services.info
+
+    @property
+    def endpoints_json(self) -> Path:
+        return self.state_dir / "endpoints.json"
+
+    def start(self) -> DataPlane:
+        if not self.kubeconfig.is_file():
+            raise FileNotFoundError(f"kubeconfig {self.kubeconfig} not found")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        info = self.services.start()
+        try:
+            self.loops = [JobRunner(api_client_for(self.kubeconfig), self.state_dir),
+                          ServingRunner(api_client_for(self.kubeconfig), self.state_dir)]
+            if info.ray_dashboard_url:
+                self.loops.append(FakeKubeRay(api_client_for(self.kubeconfig), self.state_dir,
+                                              RayJobs(info.ray_dashboard_url), info.mlflow_url))
+            else:
+                log.info("dataplane: no Ray cluster: RayJobs are not handled")
+            for loop in self.loops:
+                loop.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("dataplane: running (%s); state in %s", ", ".join(lp.name for lp in self.loops),
+                 self.state_dir)
+        return self
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            try:
+                loop.stop()
+            except Exception:  # noqa: BLE001 - the other loops and the services must still stop
+                log.exception("dataplane: stopping %s failed", loop.name)
+        self.loops = []
+        self.services.stop()
+        log.info("dataplane: stopped")
+
+    def __enter__(self) -> DataPlane:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

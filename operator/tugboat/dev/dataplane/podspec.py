@@ -1,0 +1,105 @@
+"""A container spec -> the command line this machine runs in its place. Pure.
+
+Decides what a kubelet and an image would otherwise decide: the argv (command + args, with
+Kubernetes' `$(VAR)` expansion), which `python` runs it (this venv's), and where the container's
+mount paths live on the host (every path under a mountPath is rewritten to the materialized
+directory). Must not touch the file system, the cluster or the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+PYTHON_NAMES = ("python", "python3")
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+class PodSpecError(ValueError):
+    """The pod cannot be run on the host; the message names the field."""
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: known variables expand, `$$` escapes, unknown ones stay."""
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return _VAR.sub(one, text)
+
+
+def _path_pattern(mount_paths: list[str]) -> re.Pattern | None:
+    paths = sorted({p.rstrip("/") for p in mount_paths if p.rstrip("/")}, key=len, reverse=True)
+    if not paths:
+        return None
+    # A mount path counts only as a whole path prefix: not inside a longer path (/x/etc/app)
+    # and not as the start of a longer name (/etc/application).
+    return re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, paths)) + r")(?![\w.-])")
+
+
+def rewrite_paths(text: str, mounts: Mapping[str, str]) -> str:
+    """Replace every mount path prefix in `text` with its host directory."""
+    pattern = _path_pattern(list(mounts))
+    if pattern is None:
+        return text
+    local = {k.rstrip("/"): v for k, v in mounts.items()}
+    return pattern.sub(lambda m: local[m.group(1)], text)
+
+
+def container_argv(container: Mapping, env: Mapping[str, str], mounts: Mapping[str, str],
+                   python: str) -> list[str]:
+    """command + args with $(VAR) expanded, mount paths rewritten and `python` made concrete."""
+    command = list(container.get("command") or [])
+    args = list(container.get("args") or [])
+    if not command:
+        # Without an image there is no ENTRYPOINT to fall back on.
+        raise PodSpecError(f"container {container.get('name')!r} has no command: the dev data plane "
+                           "runs command+args on the host and cannot use an image's entrypoint")
+    argv = [rewrite_paths(expand_vars(a, env), mounts) for a in command + args]
+    if argv[0] in PYTHON_NAMES:
+        argv[0] = python
+    return argv
+
+
+def container_env(values: Mapping[str, str], mounts: Mapping[str, str]) -> dict[str, str]:
+    """Env values with $(VAR) references to earlier variables expanded and mount paths rewritten."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        out[name] = rewrite_paths(expand_vars(value, out), mounts)
+    return out
+
+
+def with_loopback_listen(argv: list[str], port: int, host: str = "127.0.0.1") -> list[str]:
+    """Drop any --port/--host the container gives and append ours."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--port", "--host"):
+            skip = True
+            continue
+        if arg.startswith(("--port=", "--host=")):
+            continue
+        out.append(arg)
+    return [*out, "--port", str(port), "--host", host]
+
+
+def main_container(pod_spec: Mapping) -> dict:
+    containers = pod_spec.get("containers") or []
+    if not containers:
+        raise PodSpecError("spec.containers is empty")
+    return containers[0]
+
+
+def readiness_path(container: Mapping, default: str = "/readyz") -> str:
+    probe = (container.get("readinessProbe") or {}).get("httpGet") or {}
+    return probe.get("path") or default
+
+
+def owner_kind(obj: Mapping) -> str | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("kind")
+    return None

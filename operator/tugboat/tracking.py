@@ -1,0 +1,126 @@
+"""Read training runs from an MLflow tracking server over its REST API (no mlflow package:
+the operator image stays small). I/O only; returns plain values."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+TIMEOUT = 5.0
+
+
+class TrackingUnavailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    status: str
+    metrics: dict[str, float]
+    metric_steps: dict[str, int]
+    tags: dict[str, str]
+
+
+class Tracking:
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+
+    def _call(self, method: str, path: str, body: dict | None = None, query: dict | None = None):
+        url = f"{self.uri}/api/2.0/mlflow/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise TrackingUnavailable(f"MLflow {path}: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise TrackingUnavailable(f"MLflow at {self.uri}: {exc}") from exc
+
+    def experiment_id(self, name: str) -> str | None:
+        out = self._call("GET", "experiments/get-by-name", query={"experiment_name": name})
+        return (out or {}).get("experiment", {}).get("experiment_id")
+
+    def find_run(self, experiment: str, tags: dict[str, str]) -> Run | None:
+        """The newest run of `experiment` carrying all `tags`."""
+        exp = self.experiment_id(experiment)
+        if exp is None:
+            return None
+        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        out = self._call("POST", "runs/search", {
+            "experiment_ids": [exp], "filter": query, "max_results": 1,
+            "order_by": ["attributes.start_time DESC"]}) or {}
+        runs = out.get("runs") or []
+        return _parse(runs[0]) if runs else None
+
+
+def _parse(raw: dict) -> Run:
+    data = raw.get("data", {})
+    metrics = {m["key"]: float(m["value"]) for m in data.get("metrics", [])}
+    steps = {m["key"]: int(m.get("step", 0)) for m in data.get("metrics", [])}
+    tags = {t["key"]: t["value"] for t in data.get("tags", [])}
+    info = raw.get("info", {})
+    return Run(info.get("run_id", ""), info.get("status", ""), metrics, steps, tags)
+
+
+
+class Registry(Tracking):
+    """The MLflow Model Registry part of the same REST API."""
+
+    EXPERIMENT = "tugboat-releases"
+
+    def find_version(self, name: str, tag: str, value: str) -> str | None:
+        out = self._call("GET", "model-versions/search",
+                         query={"filter": f"name='{name}'", "max_results": 200}) or {}
+        for mv in out.get("model_versions") or []:
+            tags = {t["key"]: t["value"] for t in mv.get("tags") or []}
+            if tags.get(tag) == value:
+                return str(mv["version"])
+        return None
+
+    def register(self, name: str, artifact_dir: Path, tags: dict[str, str]) -> str:
+        """Upload the verified artifact as a run's `model` directory and register it as a version.
+
+        The registry only accepts sources inside a run's artifacts, so the files travel with it:
+        `models:/NAME/VERSION` then downloads exactly what was signed.
+        """
+        exp = self.experiment_id(self.EXPERIMENT) or self._call(
+            "POST", "experiments/create", {"name": self.EXPERIMENT})["experiment_id"]
+        run = self._call("POST", "runs/create", {
+            "experiment_id": exp, "run_name": tags.get("tugboat.dev/release", name),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()]})["run"]["info"]
+        source = f"{run['artifact_uri']}/model"
+        for path in sorted(p for p in artifact_dir.rglob("*") if p.is_file()):
+            self._upload(source, path.relative_to(artifact_dir).as_posix(), path)
+        self._call("POST", "runs/update", {"run_id": run["run_id"], "status": "FINISHED"})
+        if self._call("GET", "registered-models/get", query={"name": name}) is None:
+            self._call("POST", "registered-models/create", {"name": name})
+        out = self._call("POST", "model-versions/create", {
+            "name": name, "source": source, "run_id": run["run_id"],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()]}) or {}
+        return str(out.get("model_version", {}).get("version", ""))
+
+    def _upload(self, source: str, relative: str, path: Path) -> None:
+        prefix = "mlflow-artifacts:/"
+        if not source.startswith(prefix):
+            raise TrackingUnavailable(f"MLflow server does not proxy artifacts ({source})")
+        url = f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{source[len(prefix):]}/{relative}"
+        with open(path, "rb") as fh:
+            req = urllib.request.Request(url, data=fh, method="PUT",
+                                         headers={"Content-Length": str(path.stat().st_size)})
+            try:
+                urllib.request.urlopen(req, timeout=60).close()
+            except (urllib.error.URLError, OSError) as exc:
+                raise TrackingUnavailable(f"uploading {relative} to MLflow: {exc}") from exc

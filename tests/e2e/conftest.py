@@ -1,0 +1,45 @@
+"""The whole lineage on one machine: a real control plane, the dev data plane (local Ray, MLflow,
+host processes for pods), and the operator pointed at them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import operator_starter, running_cluster
+from tugboat.dev.dataplane.plane import DataPlane
+from tugboat.kube.client import Kube
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    c = next(gen := running_cluster(tmp_path_factory, "e2e"))
+    c.trust(signing_namespaces=("ml-platform",))
+    yield c
+    next(gen, None)
+
+
+@pytest.fixture(scope="session")
+def kube(cluster) -> Kube:
+    return Kube.connect(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def dataplane(cluster, tmp_path_factory):
+    plane = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane")).start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def artifact_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster, dataplane, artifact_root, tmp_path_factory):
+    start = operator_starter(cluster, tmp_path_factory)
+    op = next(start)("--standalone", "--mlflow-uri", dataplane.info.mlflow_url,
+                     "--artifact-root", str(artifact_root))
+    op.wait_for_log("tugboat operator: priority")
+    yield op
+    next(start, None)

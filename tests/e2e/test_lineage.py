@@ -1,0 +1,146 @@
+"""TrainingRun -> ModelRelease on the real local cluster, with real Ray Train, MLflow, ONNX and
+signatures. Tests run in file order and build on each other, as a user's lineage does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.helpers import conditions, events_for, get, wait_for
+from tugboat.dev.tools import repo_root
+from tugboat.tracking import Registry, Tracking
+
+EXAMPLES = repo_root() / "examples"
+NS = "ml-platform"
+pytestmark = pytest.mark.timeout(1500)
+
+
+def _example(name: str) -> dict:
+    return yaml.safe_load((EXAMPLES / name).read_text())
+
+
+def _training_run(name: str, *, steps: int, interval: int, gpus: int) -> dict:
+    doc = _example("10-trainingrun.yaml")
+    doc["metadata"]["name"] = name
+    doc["spec"]["training"].update(steps=steps, checkpointInterval=interval)
+    doc["spec"]["resources"]["gpusPerWorker"] = gpus
+    doc["spec"]["mlflow"]["experiment"] = "e2e"
+    return doc
+
+
+def _apply(cluster, doc: dict) -> None:
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+
+
+def _tr(kube, name: str) -> dict:
+    return get(kube, "TrainingRun", name, NS)
+
+
+def _phase(kube, name: str, *phases: str):
+    def check():
+        obj = _tr(kube, name)
+        return obj if (obj.get("status") or {}).get("phase") in phases else None
+    return check
+
+
+def _nodes_of(kube, name: str) -> set[str]:
+    pods = kube.list("v1", "Pod", NS, label_selector=f"tugboat.dev/trainingrun={name}")
+    return {p["spec"].get("nodeName") for p in pods if p["spec"].get("nodeName")}
+
+
+def test_training_runs_share_the_gpu_pool(cluster, kube, operator):
+    cluster.kubectl("apply", "-f", str(EXAMPLES / "00-namespaces.yaml"))
+    _apply(cluster, _training_run("moe-a", steps=200, interval=50, gpus=1))
+    wait_for(_phase(kube, "moe-a", "Running", "Succeeded"), timeout=300, what="moe-a running")
+    workers = wait_for(lambda: {n for n in _nodes_of(kube, "moe-a") if n.startswith("gpu-")},
+                       timeout=60, what="moe-a workers placed")
+    assert workers <= {"gpu-0", "gpu-1"}
+    # Needs all 4 GPUs of the pool while moe-a holds 2: it must wait, and say why.
+    _apply(cluster, _training_run("moe-b", steps=60, interval=30, gpus=2))
+    waiting = wait_for(lambda: (c := conditions(_tr(kube, "moe-b")).get("Scheduled"))
+                       and c["status"] == "False" and c, timeout=120, what="moe-b waiting")
+    assert waiting["reason"] == "WaitingForCapacity"
+    assert "nvidia.com/gpu" in waiting["message"]
+
+    done = wait_for(_phase(kube, "moe-a", "Succeeded", "Failed"), timeout=900, what="moe-a done")
+    st = done["status"]
+    assert st["phase"] == "Succeeded", st
+    assert st["metrics"]["expertLoadImbalance"] < 1.6 and st["metrics"]["routerEntropy"] > 1.1
+    assert st["step"] == 200 and st["mlflowRunId"]
+    assert Path(st["checkpoint"]).is_dir(), st["checkpoint"]
+    run = Tracking(operator_mlflow(operator)).find_run("e2e", {"tugboat.dev/trainingrun": f"{NS}/moe-a"})
+    assert run is not None and run.run_id == st["mlflowRunId"]
+
+    b = wait_for(_phase(kube, "moe-b", "Succeeded", "Failed"), timeout=900, what="moe-b done")
+    assert b["status"]["phase"] == "Succeeded", b["status"]
+    assert conditions(b)["Scheduled"]["status"] == "True"
+    reasons = {e["reason"] for e in events_for(kube, "moe-b", NS)}
+    assert {"WaitingForCapacity", "TrainingSucceeded"} <= reasons, reasons
+
+
+def operator_mlflow(operator) -> str:
+    args = operator.proc.args
+    return args[args.index("--mlflow-uri") + 1]
+
+
+def _ray_train_workers() -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "RayTrainWorker" in cmd:
+            pids.append(int(pid))
+    return pids
+
+
+def test_killed_worker_resumes_from_checkpoint(cluster, kube, operator):
+    doc = _training_run("moe-c", steps=3000, interval=100, gpus=1)
+    doc["spec"]["retry"] = {"maxAttempts": 3, "backoffSeconds": 1}
+    _apply(cluster, doc)
+    wait_for(lambda: (_tr(kube, "moe-c").get("status") or {}).get("step", 0) >= 300,
+             timeout=600, interval=1, what="moe-c past its 3rd checkpoint")
+    victims = wait_for(_ray_train_workers, timeout=30, what="a Ray Train worker process")
+    os.kill(victims[0], signal.SIGKILL)
+    retry = wait_for(_phase(kube, "moe-c", "Retrying"), timeout=300, what="moe-c retrying")
+    assert "attempt 1 failed" in retry["status"]["message"]
+    done = wait_for(_phase(kube, "moe-c", "Succeeded", "Failed"), timeout=900, what="moe-c done")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["attempt"] == 2
+    run = Tracking(operator_mlflow(operator)).find_run(
+        "e2e", {"tugboat.dev/trainingrun": f"{NS}/moe-c", "tugboat.dev/attempt": "2"})
+    resumed = int(run.tags["tugboat.dev/resumed-from-step"])
+    assert resumed >= 100, "the retry must resume from a checkpoint, not from step 0"
+
+
+def test_release_exports_signs_verifies_registers(cluster, kube, operator, artifact_root):
+    doc = _example("20-modelrelease.yaml")
+    doc["spec"]["source"]["trainingRun"] = "moe-a"
+    _apply(cluster, doc)
+    name = doc["metadata"]["name"]
+    rel = wait_for(lambda: (o := get(kube, "ModelRelease", name, NS)).get("status", {}).get("phase")
+                   in ("Ready", "Failed") and o, timeout=600, interval=1, what="release settled")
+    st = rel["status"]
+    assert st["phase"] == "Ready", st
+    conds = conditions(rel)
+    for stage in ("Exported", "Signed", "Verified", "Registered", "Ready"):
+        assert conds[stage]["status"] == "True", (stage, conds[stage])
+    artifact = Path(st["artifactUri"].removeprefix("file://"))
+    report = json.loads((artifact / "export_report.json").read_text())
+    fp32 = report["parity"]["fp32"]
+    assert fp32["passed"] and fp32["maxAbsError"] <= doc["spec"]["export"]["tolerance"]
+    assert {"model.onnx", "model.int8.onnx", "manifest.json", "model.sig"} <= {
+        p.name for p in artifact.iterdir()}
+    version = Registry(operator_mlflow(operator)).find_version(
+        "moe-arith", "tugboat.dev/release-uid", rel["metadata"]["uid"])
+    assert version == st["registryVersion"]
+    reasons = [e["reason"] for e in sorted(events_for(kube, name, NS),
+                                           key=lambda e: e.get("lastTimestamp") or "")]
+    for expected in ("Exporting", "Signing", "ReleaseReady"):
+        assert expected in reasons, reasons

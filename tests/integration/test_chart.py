@@ -1,0 +1,29 @@
+"""The Helm chart lints, renders, and every object it renders passes the real API server's checks."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tugboat.dev.tools import repo_root, tool
+
+CHART = repo_root() / "charts" / "tugboat"
+
+
+def _helm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("helm"), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_chart_lints():
+    out = _helm("lint", str(CHART))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_rendered_chart_is_accepted_by_the_api_server(cluster):
+    out = _helm("template", "tugboat", str(CHART), "--namespace", "tugboat-system",
+                "--set", "mlflowTrackingUri=http://mlflow:5000", "--set", "artifactPvc=artifacts")
+    assert out.returncode == 0, out.stderr
+    assert "kind: Deployment" in out.stdout and "ClusterKopfPeering" in out.stdout
+    cluster.kubectl("create", "namespace", "tugboat-system", check=False)
+    applied = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=out.stdout, check=False)
+    assert applied.returncode == 0, applied.stderr
+    assert "deployment.apps/tugboat-operator created (server dry run)" in applied.stdout

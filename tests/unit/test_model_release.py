@@ -1,0 +1,125 @@
+"""ModelRelease decisions: stages in order, resumable, failures final, nothing unverified is Ready."""
+
+from __future__ import annotations
+
+import pytest
+
+from tugboat.api.model_release import ModelReleaseStatus
+from tugboat.conditions import find
+from tugboat.reconcile import model_release as mr
+from tugboat.reconcile.outcome import Meta
+
+META = Meta(name="rel", namespace="ml", uid="feedfacecafebeef", generation=2)
+CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
+                registry=True)
+SPEC = {"modelLine": "moe", "source": {"trainingRun": "moe"}, "export": {"variants": ["int8"]}}
+READY_SRC = mr.SourceView(ready=True, failed=False, checkpoint="/art/checkpoints/ml/moe/ckpt")
+DONE = mr.JobView(succeeded=True, failed=False)
+OK = mr.VerifyView(True, "Verified", "5 files match", "d" * 64)
+
+
+def observed(status=None, **kw):
+    base = {"meta": META, "spec": SPEC, "status": status or ModelReleaseStatus(),
+            "sigstore_available": False, "source": READY_SRC, "jobs": {}, "signing_key": True,
+            "trusted_key": True, "config": CFG}
+    return mr.Observed(**{**base, **kw})
+
+
+def cond(out, t):
+    c = find(out.status.conditions, t)
+    return (c.status, c.reason) if c else None
+
+
+def test_waits_for_training(now):
+    src = mr.SourceView(ready=False, failed=False, checkpoint=None)
+    out = mr.decide(observed(source=src), now)
+    assert out.status.phase == "Pending" and out.children == ()
+    assert cond(out, "Progressing") == ("True", "WaitingForTrainingRun")
+    missing = mr.decide(observed(source=None), now)
+    assert "TrainingRun moe not found" in missing.status.message
+
+
+def test_export_job_shape(now):
+    out = mr.decide(observed(), now)
+    assert out.status.phase == "Exporting"
+    (job,) = out.children
+    assert job["kind"] == "Job"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"tugboat.dev/pool": "cpu"}
+    c = pod["containers"][0]
+    assert c["command"] == ["python", "-m", "tugboat_workloads.export"]
+    assert c["args"][c["args"].index("--variants") + 1] == "int8"
+    assert c["args"][c["args"].index("--out") + 1] == "/art/releases/ml/rel-feedface"
+    assert job["spec"]["template"]["metadata"]["labels"]["tugboat.dev/workload"] == "export"
+    assert out.status.artifact_uri == "file:///art/releases/ml/rel-feedface"
+
+
+def test_tensorrt_job_goes_to_gpu_pool(now):
+    spec = {**SPEC, "export": {"targets": ["onnx", "tensorrt"]}}
+    out = mr.decide(observed(spec=spec, jobs={"export": DONE}), now)
+    (job,) = out.children
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"tugboat.dev/pool": "gpu"}
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "--target" in pod["containers"][0]["args"]
+
+
+def test_sign_after_export_mounts_the_key(now):
+    out = mr.decide(observed(jobs={"export": DONE}), now)
+    assert cond(out, "Exported") == ("True", "Exported")
+    assert out.status.phase == "Signing"
+    (job,) = out.children
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"][0]["secret"]["secretName"] == "tugboat-signing-key"
+    assert "/etc/tugboat/signing/private.pem" in pod["containers"][0]["args"]
+
+
+def test_missing_signing_key_waits_with_reason(now):
+    out = mr.decide(observed(jobs={"export": DONE}, signing_key=False), now)
+    assert cond(out, "Signed") == ("False", "SigningKeyNotFound")
+    assert out.children == () and out.status.phase == "Signing"
+
+
+def test_verified_then_registered(now):
+    signed = mr.decide(observed(jobs={"export": DONE, "sign": DONE}), now)
+    assert signed.status.phase == "Verifying"  # verification not observed yet
+    verified = mr.decide(observed(status=signed.status, jobs={"export": DONE, "sign": DONE},
+                                  verification=OK), now)
+    assert cond(verified, "Verified") == ("True", "Verified")
+    assert verified.status.manifest_digest == "d" * 64
+    assert verified.status.phase == "Registering"
+    (action,) = verified.actions
+    assert action.name == "moe" and ("tugboat.dev/release-uid", META.uid) in action.tags
+    ready = mr.decide(observed(status=verified.status, jobs={}, registry_version="3"), now)
+    assert ready.status.phase == "Ready" and ready.status.registry_version == "3"
+    assert cond(ready, "Ready") == ("True", "ReleaseReady")
+    assert ready.children == () and ready.actions == ()
+
+
+@pytest.mark.parametrize("reason", ["DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature"])
+def test_tampering_blocks_the_release_for_good(now, reason):
+    bad = mr.VerifyView(False, reason, f"{reason}: model.onnx")
+    out = mr.decide(observed(jobs={"export": DONE, "sign": DONE}, verification=bad,
+                             status=mr.decide(observed(jobs={"export": DONE, "sign": DONE}), now).status),
+                    now)
+    assert cond(out, "Verified") == ("False", reason)
+    assert out.status.phase == "Failed" and cond(out, "Ready")[0] == "False"
+    again = mr.decide(observed(status=out.status, verification=OK), now)
+    assert again.status.phase == "Failed" and again.children == () and again.actions == ()
+
+
+def test_export_failure_is_final(now):
+    failed = mr.JobView(succeeded=False, failed=True, message="ParityExceeded")
+    out = mr.decide(observed(jobs={"export": failed}), now)
+    assert cond(out, "Exported") == ("False", "ExportFailed")
+    assert out.status.phase == "Failed" and "ParityExceeded" in out.status.message
+
+
+def test_restart_resumes_without_redoing(now):
+    status = mr.decide(observed(jobs={"export": DONE, "sign": DONE}, verification=OK,
+                                status=mr.decide(observed(jobs={"export": DONE, "sign": DONE}), now)
+                                .status), now).status
+    # Jobs were garbage-collected (TTL) after the operator restarted: nothing is re-run.
+    out = mr.decide(observed(status=status, jobs={}), now)
+    assert out.children == ()
+    assert out.status.phase == "Registering"

@@ -1,0 +1,62 @@
+"""Parsing of POST /v1/generate bodies and headers."""
+
+import json
+
+import pytest
+
+from tugboat_workloads.serve.generate_request import (
+    RequestError,
+    parse_generate_request,
+    request_id_from,
+)
+
+
+def parse(body, headers=None):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return parse_generate_request(raw, headers or {}, default_tenant="acme", max_tokens_limit=16)
+
+
+def test_full_request_and_headers():
+    request = parse({"prompt": "3 7 11", "maxTokens": 2,
+                     "tools": [{"name": "search", "args": {"q": "x"}}, {"name": "calculator"}]},
+                    {"X-Tenant": "acme", "X-Cost-Center": "cc-9", "X-Permission-Level": "Standard"})
+    assert (request.prompt, request.max_tokens, request.tools) == ("3 7 11", 2, ("search", "calculator"))
+    assert (request.tenant, request.cost_center, request.permission_level) == ("acme", "cc-9", "Standard")
+
+
+def test_defaults_are_least_privilege_and_the_deployments_tenant():
+    request = parse({"prompt": "1 2"})
+    assert (request.max_tokens, request.tools, request.tenant) == (4, (), "acme")
+    assert (request.cost_center, request.permission_level) == (None, "ReadOnly")
+
+
+@pytest.mark.parametrize("body, headers, field", [
+    (b"{not json", {}, "body"),
+    (b"\xff\xfe", {}, "body"),
+    ([1, 2], {}, "body"),
+    ({}, {}, "prompt"),
+    ({"prompt": 3}, {}, "prompt"),
+    ({"prompt": "   "}, {}, "prompt"),
+    ({"prompt": "1 2", "maxTokens": 0}, {}, "maxTokens"),
+    ({"prompt": "1 2", "maxTokens": 17}, {}, "maxTokens"),
+    ({"prompt": "1 2", "maxTokens": "4"}, {}, "maxTokens"),
+    ({"prompt": "1 2", "maxTokens": True}, {}, "maxTokens"),
+    ({"prompt": "1 2", "tools": {"name": "search"}}, {}, "tools"),
+    ({"prompt": "1 2", "tools": [{"args": {}}]}, {}, "tools[0].name"),
+    ({"prompt": "1 2", "tools": [{"name": "s", "args": []}]}, {}, "tools[0].args"),
+    ({"prompt": "1 2", "temperature": 1}, {}, "temperature"),
+    ({"prompt": "1 2"}, {"X-Permission-Level": "Root"}, "X-Permission-Level"),
+])
+def test_malformed_requests_name_the_field(body, headers, field):
+    with pytest.raises(RequestError) as err:
+        parse(body, headers)
+    assert err.value.field == field
+    assert str(err.value).startswith(field)
+
+
+def test_request_id_is_echoed_when_safe_and_generated_otherwise():
+    assert request_id_from({"X-Request-Id": "abc-123"}) == "abc-123"
+    generated = {request_id_from({}), request_id_from({"X-Request-Id": "bad id\n"}),
+                 request_id_from({"X-Request-Id": "x" * 200})}
+    assert len(generated) == 3
+    assert all(len(rid) == 32 for rid in generated)

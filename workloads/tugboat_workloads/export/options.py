@@ -1,0 +1,102 @@
+"""The export CLI's flags, checked before any heavy work starts.
+
+Decides which values each flag accepts and turns them into one frozen `ExportOptions`; a bad value
+is an `ExportError(InvalidArguments)` naming the flag. Pure: no torch, no ONNX, no file access.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from tugboat_workloads.export.outcome import ExportError, ExportReason
+
+VARIANTS = ("fp16", "int8")
+TARGETS = ("onnx", "tensorrt")
+TRT_PRECISIONS = ("fp16", "fp32")
+# The dynamo exporter emits opset 18 and later; older opsets would need a lossy down-conversion.
+MIN_OPSET = 18
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    checkpoint: Path
+    out: Path
+    opset: int = 18
+    tolerance: float = 1e-4
+    variants: tuple[str, ...] = ()
+    target: str = "onnx"
+    trt_precision: str = "fp16"
+    result: Path | None = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tugboat_workloads.export",
+                                     description="Export a MoE checkpoint to a verified ONNX artifact.")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory (model.pt, ...)")
+    parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
+    parser.add_argument("--opset", default="18", help="ONNX opset (default 18)")
+    parser.add_argument("--tolerance", default="1e-4", help="max abs error torch vs ONNX fp32 (default 1e-4)")
+    parser.add_argument("--variants", default="", help="comma-separated extra variants: fp16,int8")
+    parser.add_argument("--target", default="onnx", help="onnx | tensorrt")
+    parser.add_argument("--trt-precision", default="fp16", help="TensorRT engine precision: fp16 | fp32")
+    parser.add_argument("--result", type=Path, help="write RESULT.json here")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions:
+    """Validate parsed flags; `max_opset` is the newest opset the installed onnx knows."""
+    return ExportOptions(
+        checkpoint=args.checkpoint,
+        out=args.out,
+        opset=parse_opset(args.opset, max_opset),
+        tolerance=parse_tolerance(args.tolerance),
+        variants=parse_variants(args.variants),
+        target=_one_of("--target", args.target, TARGETS),
+        trt_precision=_one_of("--trt-precision", args.trt_precision, TRT_PRECISIONS),
+        result=args.result,
+    )
+
+
+def parse_opset(text: str, max_opset: int) -> int:
+    try:
+        opset = int(text)
+    except ValueError:
+        raise _invalid(f"--opset: {text!r} is not an integer") from None
+    if not MIN_OPSET <= opset <= max_opset:
+        raise _invalid(f"--opset: {opset} is outside the supported range {MIN_OPSET}..{max_opset}")
+    return opset
+
+
+def parse_tolerance(text: str) -> float:
+    try:
+        tolerance = float(text)
+    except ValueError:
+        raise _invalid(f"--tolerance: {text!r} is not a number") from None
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise _invalid(f"--tolerance: must be a finite number > 0, got {text!r}")
+    return tolerance
+
+
+def parse_variants(text: str) -> tuple[str, ...]:
+    """'fp16, int8' -> ('fp16', 'int8'); order kept, duplicates and empty items dropped."""
+    chosen: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item or item in chosen:
+            continue
+        if item not in VARIANTS:
+            raise _invalid(f"--variants: unknown variant {item!r}; allowed: {', '.join(VARIANTS)}")
+        chosen.append(item)
+    return tuple(chosen)
+
+
+def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _invalid(f"{flag}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _invalid(message: str) -> ExportError:
+    return ExportError(ExportReason.INVALID_ARGUMENTS, message)

@@ -1,0 +1,100 @@
+"""Parse one POST /v1/generate request (JSON body and headers) into a typed value.
+
+Decides what a well-formed request is: body {"prompt": str, "maxTokens": int (default 4),
+"tools": [{"name": str, "args": {...}}]} and the X-Request-Id, X-Tenant, X-Cost-Center and
+X-Permission-Level headers. Raises `RequestError` naming the field or header. Must not apply
+any guardrail policy: a well-formed request for a forbidden tool still parses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .guardrail_config import PERMISSION_LEVELS
+
+DEFAULT_MAX_TOKENS = 4
+# Callers may bring their own id for tracing; bound it so it is safe in logs and labels.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestError(ValueError):
+    """A malformed request (HTTP 400); `field` names the body field or header."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    max_tokens: int
+    tools: tuple[str, ...]
+    tenant: str
+    cost_center: str | None
+    permission_level: str
+
+
+def request_id_from(headers: Mapping[str, str]) -> str:
+    """The caller's X-Request-Id when it is safe to echo, else a fresh one."""
+    given = headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def parse_generate_request(body: bytes, headers: Mapping[str, str], default_tenant: str,
+                           max_tokens_limit: int) -> GenerateRequest:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RequestError("body", f"not valid JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise RequestError("body", "must be a JSON object")
+    unknown = sorted(set(doc) - {"prompt", "maxTokens", "tools"})
+    if unknown:
+        raise RequestError(unknown[0], "unknown field (known: maxTokens, prompt, tools)")
+    return GenerateRequest(
+        prompt=_prompt(doc.get("prompt")),
+        max_tokens=_max_tokens(doc.get("maxTokens", DEFAULT_MAX_TOKENS), max_tokens_limit),
+        tools=_tools(doc.get("tools", [])),
+        tenant=headers.get("X-Tenant") or default_tenant,
+        cost_center=headers.get("X-Cost-Center") or None,
+        permission_level=_permission(headers.get("X-Permission-Level") or "ReadOnly"),
+    )
+
+
+def _prompt(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise RequestError("prompt", "required, must be a string")
+    if not raw.strip():
+        raise RequestError("prompt", "must not be empty")
+    return raw
+
+
+def _max_tokens(raw: object, limit: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= limit:
+        raise RequestError("maxTokens", f"must be an integer from 1 to {limit}, got {raw!r}")
+    return raw
+
+
+def _tools(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise RequestError("tools", "must be a list")
+    names = []
+    for i, tool in enumerate(raw):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise RequestError(f"tools[{i}].name", "each tool needs a string name")
+        if not isinstance(tool.get("args", {}), dict):
+            raise RequestError(f"tools[{i}].args", "must be an object")
+        names.append(tool["name"])
+    return tuple(names)
+
+
+def _permission(raw: str) -> str:
+    if raw not in PERMISSION_LEVELS:
+        raise RequestError("X-Permission-Level",
+                           f"must be one of {', '.join(PERMISSION_LEVELS)}, got {raw!r}")
+    return raw

@@ -1,0 +1,52 @@
+"""The aiohttp application: routes only, translating HTTP to the runtime and back.
+
+GET /healthz (process up), GET /readyz (200 once a verified model is loaded), GET /metrics
+(Prometheus text) and POST /v1/generate. Must not hold request logic: generate_flow does.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .generate_flow import handle_generate
+from .metrics import CONTENT_TYPE
+from .runtime import Runtime
+
+RUNTIME = web.AppKey("runtime", Runtime)
+# Prompts are capped far below this by the prompt filter; the limit stops oversized uploads early.
+MAX_BODY_BYTES = 1 << 20
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/v1/generate", generate)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    if not rt.ready:
+        return web.json_response({"status": "loading"}, status=503)
+    return web.json_response({"status": "ready", "release": rt.settings.release,
+                              "track": rt.settings.track,
+                              "manifestDigest": rt.primary.manifest_digest,
+                              "fallback": rt.fallback is not None})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def generate(request: web.Request) -> web.Response:
+    body = await request.read()
+    reply = await handle_generate(request.app[RUNTIME], body, request.headers)
+    return web.json_response(reply.body, status=reply.status, headers=reply.headers)

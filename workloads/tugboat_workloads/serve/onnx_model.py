@@ -1,0 +1,78 @@
+"""Greedy generation with an ONNX MoE model through ONNX Runtime.
+
+Decides how a completion is produced (greedy, context cut to the model's seqLen), the model's
+confidence (mean max softmax probability of the generated tokens) and the router health of the
+last forward pass (worst layer's max/mean expert load; mean gate entropy over layers). Must not
+verify signatures or read files other than what it is handed: the artifact loader does that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+INPUT = "tokens"
+OUTPUTS = ("logits", "expert_load", "router_entropy")
+
+
+@dataclass(frozen=True)
+class Generation:
+    tokens: tuple[int, ...]
+    confidence: float
+    imbalance: float
+    entropy: float
+
+
+class OnnxGenerator:
+    """One ONNX Runtime session; `generate` is safe to call from several threads."""
+
+    def __init__(self, model_bytes: bytes, vocab_size: int, seq_len: int, source: str):
+        options = ort.SessionOptions()
+        # One thread per inference: the pod's CPU limit is small and requests run side by side.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(model_bytes, sess_options=options,
+                                             providers=["CPUExecutionProvider"])
+        _check_signature(self._session, source)
+        self.vocab_size = vocab_size
+        self.seq_len = seq_len
+
+    def generate(self, prompt_tokens: list[int], max_tokens: int) -> Generation:
+        context = list(prompt_tokens)
+        produced: list[int] = []
+        top_probs: list[float] = []
+        expert_load = entropy = None
+        for _ in range(max_tokens):
+            window = np.asarray([context[-self.seq_len:]], dtype=np.int64)
+            logits, expert_load, entropy = self._session.run(list(OUTPUTS), {INPUT: window})
+            probs = _softmax(logits[0, -1].astype(np.float64))
+            token = int(np.argmax(probs))
+            produced.append(token)
+            top_probs.append(float(probs[token]))
+            context.append(token)
+        return Generation(tokens=tuple(produced), confidence=float(np.mean(top_probs)),
+                          imbalance=load_imbalance(expert_load), entropy=float(np.mean(entropy)))
+
+
+def load_imbalance(expert_load: np.ndarray) -> float:
+    """Max over layers of max/mean expert load; 0 when a layer routed nothing."""
+    load = np.asarray(expert_load, dtype=np.float64)
+    means = load.mean(axis=-1)
+    ratios = np.where(means > 0, load.max(axis=-1) / np.where(means > 0, means, 1.0), 0.0)
+    return float(ratios.max())
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def _check_signature(session: ort.InferenceSession, source: str) -> None:
+    inputs = {i.name for i in session.get_inputs()}
+    outputs = {o.name for o in session.get_outputs()}
+    missing = ([INPUT] if INPUT not in inputs else []) + [o for o in OUTPUTS if o not in outputs]
+    if missing:
+        raise ValueError(f"{source}: model lacks {', '.join(missing)} "
+                         f"(inputs {sorted(inputs)}, outputs {sorted(outputs)})")

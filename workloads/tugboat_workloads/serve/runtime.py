@@ -1,0 +1,59 @@
+"""The serving runtime's long-lived state: settings, guardrails, models, metrics, audit log.
+
+Decides what one process holds and when it counts as ready (a verified primary model and its
+scorer are in place). Must not handle HTTP or decide requests: see generate_flow and http_app.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .artifact_loader import LoadedModel
+from .audit_log import AuditLog
+from .guardrail_config import GuardrailConfig
+from .metrics import Identity, ServeMetrics
+from .settings import ServeSettings
+from .success_detector import Scorer
+from .token_budget import TokenBudget
+
+
+@dataclass
+class Runtime:
+    settings: ServeSettings
+    config: GuardrailConfig
+    metrics: ServeMetrics
+    budget: TokenBudget
+    audit: AuditLog | None
+    executor: ThreadPoolExecutor
+    primary: LoadedModel | None = None
+    fallback: LoadedModel | None = None
+    scorer: Scorer | None = field(default=None)
+
+    @property
+    def guardrails_on(self) -> bool:
+        return not self.settings.no_guardrails
+
+    @property
+    def ready(self) -> bool:
+        return self.primary is not None and self.scorer is not None
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.audit is not None:
+            self.audit.close()
+
+
+def build_runtime(settings: ServeSettings, config: GuardrailConfig) -> Runtime:
+    identity = Identity(release=settings.release, track=settings.track, tenant=settings.tenant,
+                        agent_deployment=settings.agent_deployment)
+    return Runtime(
+        settings=settings,
+        config=config,
+        metrics=ServeMetrics(identity),
+        budget=TokenBudget(config.token_budget),
+        # The audit log is a guardrail too: the benchmark baseline switches it off with the rest.
+        audit=None if settings.no_guardrails else AuditLog(settings.audit_log),
+        executor=ThreadPoolExecutor(max_workers=settings.inference_workers,
+                                    thread_name_prefix="onnx"),
+    )

@@ -1,0 +1,125 @@
+"""Process startup and shutdown: settings, guardrails, bind, verify+load, serve until signalled.
+
+Decides the order that makes the refusal guarantee hold: the HTTP port answers /healthz at once
+but /readyz and /v1/generate only after the primary (and fallback) artifacts verified and
+loaded. Exit codes: 0 after a clean SIGTERM/SIGINT, 1 when an artifact is refused (or the port
+cannot be bound), 2 for bad flags, guardrails or audit log path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+from prometheus_client import disable_created_metrics
+
+from .artifact_loader import ArtifactRefused, LoadedModel, load_verified_model
+from .guardrail_config import GuardrailConfig, GuardrailConfigError, load_guardrail_config
+from .http_app import build_app
+from .runtime import Runtime, build_runtime
+from .settings import ServeSettings, SettingsError, env_var, resolve_settings
+from .success_detector import build_scorer
+
+log = logging.getLogger("tugboat.serve")
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s tugboat-serve: %(message)s")
+    # *_created series double the exposition and no dashboard or canary query reads them.
+    disable_created_metrics()
+    try:
+        settings = resolve_settings(sys.argv[1:] if argv is None else argv,
+                                    os.environ if environ is None else environ)
+        config = _guardrails(settings)
+    except (SettingsError, GuardrailConfigError) as err:
+        log.error("%s", err)
+        return 2
+    return asyncio.run(serve(settings, config))
+
+
+def _guardrails(settings: ServeSettings) -> GuardrailConfig:
+    config = load_guardrail_config(settings.guardrails) if settings.guardrails else GuardrailConfig()
+    if (not settings.no_guardrails and config.fallback.mode == "SimpleModel"
+            and settings.fallback_artifact is None):
+        raise GuardrailConfigError("fallback.mode", "SimpleModel needs --fallback-artifact "
+                                   f"(or {env_var('fallback-artifact')})")
+    return config
+
+
+async def serve(settings: ServeSettings, config: GuardrailConfig) -> int:
+    try:
+        rt = build_runtime(settings, config)
+    except OSError as err:  # the audit log's directory is missing or read-only
+        log.error("cannot open audit log %s: %s", settings.audit_log, err.strerror or err)
+        return 2
+    runner = web.AppRunner(build_app(rt), access_log=None)
+    await runner.setup()
+    try:
+        if not await _listen(runner, settings):
+            return 1
+        code = await _load(rt)
+        if code == 0:
+            await _wait_for_stop_signal()
+            log.info("stopping")
+        return code
+    finally:
+        await runner.cleanup()
+        rt.close()
+
+
+async def _listen(runner: web.AppRunner, settings: ServeSettings) -> bool:
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as err:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, err.strerror or err)
+        return False
+    log.info("listening on http://%s:%d (not ready until the artifact verifies)",
+             settings.host, settings.port)
+    return True
+
+
+async def _load(rt: Runtime) -> int:
+    loop = asyncio.get_running_loop()
+    settings = rt.settings
+    try:
+        primary = await loop.run_in_executor(None, load_verified_model, settings.artifact,
+                                             settings.public_key)
+        fallback = None
+        if settings.fallback_artifact:
+            fallback = await loop.run_in_executor(None, load_verified_model,
+                                                  settings.fallback_artifact, settings.public_key)
+            _check_compatible(primary, fallback)
+        scorer = build_scorer(rt.config.success_detector, primary.generator.vocab_size)
+    except ArtifactRefused as err:
+        log.error("%s", err)
+        return 1
+    except GuardrailConfigError as err:
+        log.error("%s", err)
+        return 2
+    rt.primary, rt.fallback, rt.scorer = primary, fallback, scorer
+    log.info("ready: release %s track %s, artifact %s (manifest sha256 %s)%s%s", settings.release,
+             settings.track, settings.artifact, primary.manifest_digest,
+             f", fallback {settings.fallback_artifact}" if fallback else "",
+             ", guardrails OFF" if settings.no_guardrails else "")
+    return 0
+
+
+def _check_compatible(primary: LoadedModel, fallback: LoadedModel) -> None:
+    if fallback.generator.vocab_size != primary.generator.vocab_size:
+        raise ArtifactRefused(fallback.artifact, "IncompatibleModel",
+                              f"vocabSize {fallback.generator.vocab_size} differs from the "
+                              f"primary's {primary.generator.vocab_size}")
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -1,0 +1,107 @@
+"""Command-line flags of the serving runtime, each also settable as TUGBOAT_<FLAG> in the env.
+
+Decides flag names, defaults and which are required; a flag on the command line wins over its
+environment variable. Raises `SettingsError` naming the flag and its variable. Must not read
+files or open sockets: startup does that with the resolved settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+TRACKS = ("stable", "canary")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    artifact: str
+    public_key: str
+    guardrails: str | None
+    host: str
+    port: int
+    release: str
+    track: str
+    tenant: str
+    agent_deployment: str
+    fallback_artifact: str | None = None
+    audit_log: str | None = None
+    no_guardrails: bool = False
+    inference_workers: int = 1
+
+
+# flag -> (help, required); env var is TUGBOAT_ + the flag upper-cased with '-' -> '_'.
+_FLAGS = {
+    "artifact": ("signed artifact directory (model.onnx, manifest.json, model.sig)", True),
+    "public-key": ("PEM public key the artifact's signature must verify with", True),
+    "guardrails": ("guardrails JSON file (required unless --no-guardrails)", False),
+    "host": ("address to bind (default 127.0.0.1)", False),
+    "port": ("TCP port (default 8080)", False),
+    "release": ("release name, a metrics label", True),
+    "track": ("stable or canary, a metrics label", True),
+    "tenant": ("tenant this deployment serves", True),
+    "agent-deployment": ("AgentDeployment name, a metrics label", True),
+    "fallback-artifact": ("signed artifact of the simpler fallback model", False),
+    "audit-log": ("append audit JSON lines here (default: stdout)", False),
+    "inference-workers": ("threads running ONNX Runtime (default 1)", False),
+}
+
+
+def env_var(flag: str) -> str:
+    return "TUGBOAT_" + flag.upper().replace("-", "_")
+
+
+def resolve_settings(argv: Sequence[str], environ: Mapping[str, str]) -> ServeSettings:
+    args = _parser().parse_args(argv)
+    values = {}
+    for flag, (_, required) in _FLAGS.items():
+        value = getattr(args, flag.replace("-", "_"))
+        value = value if value is not None else environ.get(env_var(flag)) or None
+        if value is None and required:
+            raise SettingsError(f"--{flag} (or {env_var(flag)}) is required")
+        values[flag.replace("-", "_")] = value
+    values["no_guardrails"] = args.no_guardrails or _env_bool(environ, "no-guardrails")
+    if values["guardrails"] is None and not values["no_guardrails"]:
+        raise SettingsError(f"--guardrails (or {env_var('guardrails')}) is required "
+                            "unless --no-guardrails")
+    if values["track"] not in TRACKS:
+        raise SettingsError(f"--track must be one of {', '.join(TRACKS)}, got {values['track']!r}")
+    values["host"] = values["host"] or "127.0.0.1"
+    values["port"] = _int(values["port"] or "8080", "port", 1, 65535)
+    values["inference_workers"] = _int(values["inference_workers"] or "1", "inference-workers", 1, 64)
+    return ServeSettings(**values)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tugboat_workloads.serve",
+        description="Serve a signed ONNX MoE model with guardrails and Prometheus metrics. "
+                    "Every flag can also be set as TUGBOAT_<FLAG> (e.g. TUGBOAT_PUBLIC_KEY).")
+    for flag, (help_text, _) in _FLAGS.items():
+        parser.add_argument(f"--{flag}", default=None, help=help_text)
+    parser.add_argument("--no-guardrails", action="store_true",
+                        help="switch every guardrail and the audit log off (benchmark baseline)")
+    return parser
+
+
+def _env_bool(environ: Mapping[str, str], flag: str) -> bool:
+    raw = environ.get(env_var(flag), "").strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise SettingsError(f"{env_var(flag)} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
+def _int(raw: str, flag: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"--{flag} (or {env_var(flag)}) must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"--{flag} (or {env_var(flag)}) must be from {low} to {high}, got {value}")
+    return value
