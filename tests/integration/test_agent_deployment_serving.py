@@ -66,11 +66,15 @@ def release(cl, name: str, verified: bool = True, phase: str = "Ready") -> None:
     apply(cl, {"apiVersion": API_VERSION, "kind": "ModelRelease",
                "metadata": {"name": name, "namespace": "ml-platform"},
                "spec": {"modelLine": LINE, "source": {"trainingRun": f"{name}-run"}}})
-    verdict = {"type": "Verified", "status": "True" if verified else "False",
-               "reason": "Verified" if verified else "DigestMismatch", "message": "test",
-               "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    def cond(type_: str, ok: bool = True, reason: str | None = None) -> dict:
+        return {"type": type_, "status": "True" if ok else "False", "reason": reason or type_,
+                "message": "test", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+
+    # Exported and Signed too, so a running ModelRelease controller takes it as finished work
+    # (its TrainingRun does not exist) and leaves the verdict alone.
+    verdict = cond("Verified", verified, None if verified else "DigestMismatch")
     status = {"phase": phase, "artifactUri": f"file:///var/lib/tugboat/artifacts/{name}",
-              "manifestDigest": DIGEST, "conditions": [verdict]}
+              "manifestDigest": DIGEST, "conditions": [cond("Exported"), cond("Signed"), verdict]}
     cl.kubectl("patch", "modelrelease", name, "-n", "ml-platform", "--subresource=status",
                "--type=merge", "-p", json.dumps({"status": status}))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tugboat.controllers.model_release import _verify
-from tugboat_workloads.sign.signer import sign_artifact
 from tugboat_workloads.sign.keys import generate_keypair
+from tugboat_workloads.sign.signer import sign_artifact
 
 
 @pytest.fixture

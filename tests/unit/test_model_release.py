@@ -123,3 +123,13 @@ def test_restart_resumes_without_redoing(now):
     out = mr.decide(observed(status=status, jobs={}), now)
     assert out.children == ()
     assert out.status.phase == "Registering"
+
+
+def test_a_ready_release_outlives_its_training_run(now):
+    status = mr.decide(observed(jobs={"export": DONE, "sign": DONE}, verification=OK), now).status
+    status = mr.decide(observed(status=status, registry_version="3"), now).status
+    assert status.phase == "Ready"
+    # The TrainingRun was cleaned up afterwards: the release keeps its artifact and stays Ready.
+    out = mr.decide(observed(status=status, source=None, jobs={}), now)
+    assert out.status.phase == "Ready" and out.children == ()
+    assert out.status.artifact_uri == "file:///art/releases/ml/rel-feedface"

@@ -200,16 +200,8 @@ def _register(step: _Step, spec: ModelReleaseSpec, artifact: str) -> Outcome | N
     return None
 
 
-def decide(observed: Observed, now: datetime) -> Outcome:
-    meta, old = observed.meta, observed.status
-    checks = [_signing_supported(observed.sigstore_available)]
-    spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
-    if stop is not None:
-        return stop
-    if _failed_stage(status):
-        return Outcome(status=status)
-    step = _Step(observed, status, now)
-    src, cfg = observed.source, observed.config
+def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None) -> Outcome | None:
+    """Export needs a trained checkpoint: wait for it, or fail if it cannot come."""
     name = spec.source.training_run
     if spec.source.model_uri is not None:
         return step.fail("Exported", Reason.SOURCE_FAILED,
@@ -221,10 +213,31 @@ def decide(observed: Observed, now: datetime) -> Outcome:
         return step.fail("Exported", Reason.SOURCE_FAILED, f"TrainingRun {name} failed: {src.message}")
     if not src.ready or not src.checkpoint:
         return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}")
-    artifact = artifact_dir(cfg, meta)
-    step.status = step.status.model_copy(update={"artifact_uri": f"file://{artifact}"})
+    return None
+
+
+def decide(observed: Observed, now: datetime) -> Outcome:
+    meta, old = observed.meta, observed.status
+    checks = [_signing_supported(observed.sigstore_available)]
+    spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
+    if stop is not None:
+        return stop
+    if _failed_stage(status):
+        return Outcome(status=status)
+    step = _Step(observed, status, now)
+    src, cfg = observed.source, observed.config
+    exported = is_true(status.conditions, "Exported")
+    if not exported:
+        waiting = _source_problem(step, spec, src)
+        if waiting is not None:
+            return waiting
+        artifact = artifact_dir(cfg, meta)
+        step.status = step.status.model_copy(update={"artifact_uri": f"file://{artifact}"})
+    else:
+        # Exported is final: the source TrainingRun may be gone (cleaned up) without harm.
+        artifact = (status.artifact_uri or "").removeprefix("file://") or artifact_dir(cfg, meta)
     ctx = ReleaseContext(owner=_owner(meta), image=cfg.image, pool_label=cfg.pool_label,
-                         checkpoint=src.checkpoint, artifact_dir=artifact,
+                         checkpoint=src.checkpoint if src and src.checkpoint else "", artifact_dir=artifact,
                          artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
     for stage in (lambda: is_true(step.status.conditions, "Exported") or _export(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Signed") or _sign(step, spec, ctx),

@@ -3,7 +3,8 @@
 Decides the JSON of `export_report.json` and of the `parity` section RESULT.json repeats:
 `{"<variant>": {"file", "gated", "tolerance", "maxAbsError", "worst": {"shape", "output"},
 "passed", "shapes": {"batch<B>_seq<S>": {"<output>": error}}}}`. Only the fp32 graph is gated by the
-tolerance; variants record their error (`gated` false, `passed` null). Non-finite errors are written as null (JSON has no inf).
+tolerance; variants record their error (`gated` false, `passed` null). Non-finite errors are
+written as null (JSON has no inf).
 Pure: it must not measure or write anything.
 """
 
