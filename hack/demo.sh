@@ -50,7 +50,7 @@ follow() {  # follow KIND NAME NS: print each new status line until Ready/termin
     line=$(kubectl get "$kind" "$name" -n "$ns" --no-headers \
       -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message' 2>/dev/null || true)
     [[ $line != "$last" ]] && echo "  $kind/$name: $line" && last=$line
-    case $line in Succeeded*|Ready*|Failed*|Invalid*|RolledBack*) return 0;; esac
+    case $line in Succeeded*|Ready*|Serving*|Failed*|Invalid*|Degraded*|RolledBack*) return 0;; esac
     sleep 2
   done
 }
@@ -61,5 +61,22 @@ follow agentdeployment arith-agent team-a
 echo
 kubectl get tugboat -A
 echo
+kubectl tugboat lineage -A
+echo
+# The agent's pods run on the host: the data plane maps each to a loopback port.
+PORT=$(kubectl get pods -n team-a -l tugboat.dev/workload=serve \
+  -o jsonpath='{.items[0].metadata.annotations.dev\.tugboat\.dev/loopback-port}' 2>/dev/null || true)
+if [[ -n $PORT ]]; then
+  echo "POST http://127.0.0.1:$PORT/v1/generate {\"prompt\": \"3 5 7 9\", \"maxTokens\": 3}"
+  python - "$PORT" <<'PY' || true
+import json, sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/generate", method="POST",
+                             data=json.dumps({"prompt": "3 5 7 9", "maxTokens": 3}).encode(),
+                             headers={"Content-Type": "application/json", "X-Tenant": "team-a",
+                                      "X-Cost-Center": "cc-1042"})
+print(urllib.request.urlopen(req, timeout=30).read().decode())
+PY
+  echo
+fi
 echo "Next: export KUBECONFIG=$KUBECONFIG; kubectl describe tr -n ml-platform moe-arith"
 echo "MLflow UI: $MLFLOW   Stop: make demo-down"

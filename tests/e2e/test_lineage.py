@@ -55,7 +55,7 @@ def _nodes_of(kube, name: str) -> set[str]:
 
 def test_training_runs_share_the_gpu_pool(cluster, kube, operator):
     cluster.kubectl("apply", "-f", str(EXAMPLES / "00-namespaces.yaml"))
-    _apply(cluster, _training_run("moe-a", steps=200, interval=50, gpus=1))
+    _apply(cluster, _training_run("moe-a", steps=600, interval=100, gpus=1))
     wait_for(_phase(kube, "moe-a", "Running", "Succeeded"), timeout=300, what="moe-a running")
     workers = wait_for(lambda: {n for n in _nodes_of(kube, "moe-a") if n.startswith("gpu-")},
                        timeout=60, what="moe-a workers placed")
@@ -71,7 +71,7 @@ def test_training_runs_share_the_gpu_pool(cluster, kube, operator):
     st = done["status"]
     assert st["phase"] == "Succeeded", st
     assert st["metrics"]["expertLoadImbalance"] < 1.6 and st["metrics"]["routerEntropy"] > 1.1
-    assert st["step"] == 200 and st["mlflowRunId"]
+    assert st["step"] == 600 and st["mlflowRunId"]
     assert Path(st["checkpoint"]).is_dir(), st["checkpoint"]
     run = Tracking(operator_mlflow(operator)).find_run("e2e", {"tugboat.dev/trainingrun": f"{NS}/moe-a"})
     assert run is not None and run.run_id == st["mlflowRunId"]

@@ -117,7 +117,9 @@ def build_ray_job(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
         "spec": {
             "entrypoint": f"python -m tugboat_workloads.train --config {CONFIG_MOUNT}/config.json",
             "shutdownAfterJobFinishes": True,
-            "ttlSecondsAfterFinished": 600,
+            # The Ray pods hold their GPUs until KubeRay deletes the cluster: free them at once
+            # (metrics, checkpoints and the verdict are already in MLflow and our status).
+            "ttlSecondsAfterFinished": 5,
             "backoffLimit": 0,
             "rayClusterSpec": {
                 "rayVersion": ctx.ray_version,

@@ -121,11 +121,15 @@ def storage_path(config: Config, meta: Meta) -> str:
 def _with_run(status: TrainingRunStatus, run: RunView | None) -> TrainingRunStatus:
     if run is None:
         return status
-    m = run.metrics
-    metrics = TrainingMetrics(loss=m.get("loss"), tokens_per_second=m.get("tokens_per_second"),
-                              expert_load_imbalance=m.get("expert_load_imbalance"),
-                              router_entropy=m.get("router_entropy"),
-                              dropped_fraction=m.get("dropped_fraction"))
+    def m(key: str, digits: int) -> float | None:
+        # Rounded for people (printer columns); the exact series stays in MLflow.
+        value = run.metrics.get(key)
+        return None if value is None else round(value, digits)
+
+    metrics = TrainingMetrics(loss=m("loss", 4), tokens_per_second=m("tokens_per_second", 0),
+                              expert_load_imbalance=m("expert_load_imbalance", 3),
+                              router_entropy=m("router_entropy", 3),
+                              dropped_fraction=m("dropped_fraction", 4))
     return status.model_copy(update={
         "mlflow_run_id": run.run_id, "step": run.step if run.step is not None else status.step,
         "metrics": metrics, "checkpoint": run.tags.get("tugboat.dev/checkpoint", status.checkpoint)})
