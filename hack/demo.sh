@@ -10,12 +10,16 @@ export PATH="$VENV/bin:$CACHE/bin:$PATH"
 STATE=$CACHE/demo
 mkdir -p "$STATE"
 
-stop_pid() { if [[ -f $1 ]]; then kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; fi; }
+stop_pid() {  # SIGTERM, then wait (up to 90 s) so what it started is gone before the cluster goes
+  [[ -f $1 ]] || return 0
+  local pid; pid=$(cat "$1"); rm -f "$1"
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 90); do kill -0 "$pid" 2>/dev/null || return 0; sleep 1; done
+}
 
 if [[ ${1:-up} == down ]]; then
   stop_pid "$STATE/operator.pid"
   stop_pid "$STATE/dataplane.pid"
-  sleep 2
   tugboat dev down
   exit 0
 fi

@@ -137,7 +137,8 @@ def test_all_replicas_ready_on_the_chosen_release_is_serving(now):
     assert out.status.phase == "Serving"
     assert conds(out.status)["Ready"] == ("True", "Serving")
     assert conds(out.status)["Progressing"][0] == "False"
-    assert out.status.ready_replicas == 2 and out.status.message is None
+    assert out.status.ready_replicas == 2
+    assert out.status.message == "2/2 replicas serve release v1"
 
 
 @pytest.mark.parametrize("dv", [deployment(ready=1), deployment(rel="v0"), deployment(current=False)])

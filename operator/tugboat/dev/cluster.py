@@ -168,7 +168,7 @@ class DevCluster:
             keys.mkdir(parents=True, exist_ok=True)
             generate_keypair(private, public)
         for ns in (system_namespace, *signing_namespaces):
-            self.kubectl("create", "namespace", ns, check=False)
+            self.kubectl("create", "namespace", ns, "--save-config", check=False)
         self._apply({"apiVersion": "v1", "kind": "ConfigMap",
                      "metadata": {"name": "tugboat-trust", "namespace": system_namespace},
                      "data": {"public.pem": public.read_text()}})

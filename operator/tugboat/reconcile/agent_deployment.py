@@ -229,7 +229,7 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
                              message if phase == "Degraded" else "no pod-creation failures"))
     dv = observed.deployment
     status = status.model_copy(update={
-        "phase": phase, "message": None if ready else message,
+        "phase": phase, "message": message,
         "ready_replicas": dv.ready if dv is not None else 0, "release": release.name,
         "release_digest": release.digest, "endpoint": endpoint(meta.name, meta.namespace, cfg)})
     deletions = ()
