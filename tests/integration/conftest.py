@@ -98,8 +98,14 @@ def start_operator(cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def operator(start_operator):
+def artifact_root(tmp_path_factory) -> Path:
+    """The session operator's artifact store (a local directory, as in dev)."""
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def operator(start_operator, artifact_root):
     """The session's active operator (highest priority)."""
-    op = start_operator("--priority", "1000")
+    op = start_operator("--priority", "1000", "--artifact-root", str(artifact_root))
     op.wait_for_log("tugboat operator: priority 1000")
     return op

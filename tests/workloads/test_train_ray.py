@@ -99,6 +99,8 @@ def test_mlflow_run_has_tags_metrics_and_artifacts(workdir, first_attempt):
     interventions = json.loads(Path(client.download_artifacts(
         run.info.run_id, "router_guard/interventions.json", str(workdir))).read_text())
     assert len(interventions) == int(run.data.metrics["router_guard_interventions"])
+    plot = Path(client.download_artifacts(run.info.run_id, "plots/router_health.png", str(workdir)))
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
 
 @pytest.mark.timeout(300)

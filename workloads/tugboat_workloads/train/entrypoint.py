@@ -75,8 +75,18 @@ def _train_and_record(cfg: TrainConfig, table: TokenTable, resume: ResumePoint |
     else:
         result, interventions = _fit(cfg, table, resume, run_id)
     if tracker:
+        _plot(tracker, cfg)
         _record(tracker, result, interventions)
     return result
+
+
+def _plot(tracker, cfg: TrainConfig) -> None:
+    """The router-health figure in MLflow; a figure is never worth failing a trained model for."""
+    try:
+        tracker.log_router_plot(cfg.model.experts, cfg.router_health.max_imbalance,
+                                cfg.router_health.min_entropy, f"{cfg.run_label} attempt {cfg.attempt}")
+    except Exception as exc:  # noqa: BLE001 - matplotlib or MLflow trouble: log it, keep the result
+        log.warning("router-health plot not written: %s: %s", type(exc).__name__, exc)
 
 
 def _fit(cfg: TrainConfig, table: TokenTable, resume: ResumePoint | None,

@@ -29,6 +29,7 @@ TAG_GUARD_LAST = "tugboat.dev/router-guard-last"
 TAG_RESULT = "tugboat.dev/result"
 TAG_ROUTER_HEALTHY = "tugboat.dev/router-healthy"
 INTERVENTIONS_ARTIFACT = "router_guard/interventions.json"
+ROUTER_PLOT_ARTIFACT_DIR = "plots"  # router_health.png
 CHECKPOINT_ARTIFACT_DIR = "checkpoint"
 _BATCH_LIMIT = 1000  # MLflow's maximum number of metrics in one log_batch call
 
@@ -87,6 +88,23 @@ class RunTracker:
 
     def log_interventions(self, interventions: list[dict[str, Any]]) -> None:
         self.client.log_text(self.run_id, json.dumps(interventions, indent=2) + "\n", INTERVENTIONS_ARTIFACT)
+
+    def history(self, key: str) -> dict[int, float]:
+        """step -> value of one metric (the last value when a step was logged twice, on resume)."""
+        return {m.step: m.value for m in sorted(self.client.get_metric_history(self.run_id, key),
+                                                key=lambda m: m.timestamp)}
+
+    def log_router_plot(self, experts: int, max_imbalance: float, min_entropy: float, title: str) -> None:
+        import tempfile
+
+        from tugboat_workloads.train.router_plot import render_router_health
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = render_router_health(
+                Path(tmp) / "router_health.png", [self.history(f"expert_load_{e}") for e in range(experts)],
+                self.history("loss"), self.history("expert_load_imbalance"), self.history("router_entropy"),
+                max_imbalance, min_entropy, title)
+            self.client.log_artifact(self.run_id, str(path), artifact_path=ROUTER_PLOT_ARTIFACT_DIR)
 
     def finish(self, succeeded: bool) -> None:
         self.client.set_terminated(self.run_id, status="FINISHED" if succeeded else "FAILED")
