@@ -184,3 +184,16 @@ def _post(port: int, body: dict, headers: dict) -> tuple[int, dict]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def test_deleting_a_training_run_stops_its_training_and_keeps_checkpoints(cluster, kube, operator):
+    _apply(cluster, _training_run("moe-d", steps=3000, interval=100, gpus=1))
+    tr = wait_for(lambda: (o := _tr(kube, "moe-d")).get("status", {}).get("checkpoint") and o,
+                  timeout=300, interval=1, what="moe-d's first checkpoint")
+    assert "tugboat.dev/finalizer" in tr["metadata"]["finalizers"]
+    ray_job = tr["status"]["rayJobName"]
+    assert _ray_train_workers(), "moe-d should be training"
+    cluster.kubectl("delete", "trainingrun", "moe-d", "-n", NS, "--timeout=120s")
+    assert kube.get_or_none("ray.io/v1", "RayJob", ray_job, NS) is None
+    wait_for(lambda: not _ray_train_workers(), timeout=120, what="Ray Train workers stopped")
+    assert Path(tr["status"]["checkpoint"]).is_dir(), "checkpoints outlive the TrainingRun"

@@ -32,7 +32,7 @@ CASES = [
     ("10-trainingrun.yaml", "spec.training.precision", "fp8", "spec.training.precision"),
     ("10-trainingrun.yaml", "spec.resources.gpusPerWorker", -1, "spec.resources.gpusPerWorker"),
     ("10-trainingrun.yaml", "spec.model.topK", 9, "topK must not exceed experts"),
-    ("10-trainingrun.yaml", "spec.training.checkpointInterval", 500,
+    ("10-trainingrun.yaml", "spec.training.checkpointInterval", 5000,
      "checkpointInterval must not exceed steps"),
     ("10-trainingrun.yaml", "spec.data.sha256", "abc", "spec.data.sha256"),
     ("10-trainingrun.yaml", "spec.resources.nodePool", "GPU_Pool", "spec.resources.nodePool"),
