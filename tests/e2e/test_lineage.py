@@ -135,6 +135,7 @@ def test_release_exports_signs_verifies_registers(cluster, kube, operator, artif
     report = json.loads((artifact / "export_report.json").read_text())
     fp32 = report["parity"]["fp32"]
     assert fp32["passed"] and fp32["maxAbsError"] <= doc["spec"]["export"]["tolerance"]
+    assert report["parity"]["int8"]["top1Agreement"] >= 0.9, report["parity"]["int8"]
     assert {"model.onnx", "model.int8.onnx", "manifest.json", "model.sig"} <= {
         p.name for p in artifact.iterdir()}
     version = Registry(operator_mlflow(operator)).find_version(

@@ -109,10 +109,12 @@ def test_variants_are_real_reduced_precision_graphs_with_their_own_recorded_erro
     int8_ops = {n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= int8_ops
     fp32_error = result["parity"]["fp32"]["maxAbsError"]
+    assert result["parity"]["fp32"]["top1Agreement"] >= 0.999
     for name in ("fp16", "int8"):
         entry = result["parity"][name]
         assert entry["gated"] is False and entry["passed"] is None
         assert fp32_error < entry["maxAbsError"] < 10  # less exact than fp32, still the same model
+        assert 0.9 <= entry["top1Agreement"] <= 1.0, entry  # and nearly always the same choice
         tokens = np.zeros((2, 9), dtype=np.int64)
         logits, _load, _entropy = _session(out / entry["file"]).run(None, {"tokens": tokens})
         assert logits.dtype == np.float32 and logits.shape == (2, 9, 64)

@@ -52,8 +52,8 @@ def run_export(options: ExportOptions) -> dict[str, Any]:
 
     inputs = held_out_inputs(parity_shapes(config.seq_len), config.vocab_size)
     reference = torch_reference(ExportView(model), inputs)
-    fp32_errors = measure_parity(onnx_path, inputs, reference)
-    parity = {"fp32": variant_parity(ONNX_FILE, fp32_errors, options.tolerance)}
+    fp32_errors, fp32_top1 = measure_parity(onnx_path, inputs, reference)
+    parity = {"fp32": variant_parity(ONNX_FILE, fp32_errors, options.tolerance, fp32_top1)}
     report = _report_writer(options, out, step, interface_json(onnx_path))
     if not parity["fp32"]["passed"]:
         report(parity)
@@ -64,9 +64,10 @@ def run_export(options: ExportOptions) -> dict[str, Any]:
 
     for name in options.variants:
         variant_path = build_variant(name, onnx_path, out)
-        errors = measure_parity(variant_path, inputs, reference)
-        parity[name] = variant_parity(variant_path.name, errors, None)
-        log.info("%s variant: max abs error %s (recorded, not gated)", name, parity[name]["maxAbsError"])
+        errors, top1 = measure_parity(variant_path, inputs, reference)
+        parity[name] = variant_parity(variant_path.name, errors, None, top1)
+        log.info("%s variant: max abs error %s, top-1 agreement %.4f (recorded, not gated)", name,
+                 parity[name]["maxAbsError"], top1)
     return _finish(options, out, config.seq_len, parity, report)
 
 

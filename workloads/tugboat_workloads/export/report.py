@@ -1,7 +1,7 @@
 """The export report: what was exported, from which checkpoint, and how close each graph is to torch.
 
 Decides the JSON of `export_report.json` and of the `parity` section RESULT.json repeats:
-`{"<variant>": {"file", "gated", "tolerance", "maxAbsError", "worst": {"shape", "output"},
+`{"<variant>": {"file", "gated", "tolerance", "maxAbsError", "top1Agreement", "worst": {"shape", "output"},
 "passed", "shapes": {"batch<B>_seq<S>": {"<output>": error}}}}`. Only the fp32 graph is gated by the
 tolerance; variants record their error (`gated` false, `passed` null). Non-finite errors are
 written as null (JSON has no inf).
@@ -21,7 +21,8 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def variant_parity(file: str, errors: Errors, tolerance: float | None) -> dict[str, Any]:
+def variant_parity(file: str, errors: Errors, tolerance: float | None,
+                   top1_agreement: float | None = None) -> dict[str, Any]:
     """One variant's parity entry; `tolerance` None means recorded only, never failing."""
     worst, shape, output = worst_error(errors)
     entry: dict[str, Any] = {
@@ -29,6 +30,7 @@ def variant_parity(file: str, errors: Errors, tolerance: float | None) -> dict[s
         "gated": tolerance is not None,
         "tolerance": tolerance,
         "maxAbsError": _number(worst),
+        "top1Agreement": top1_agreement,
         "worst": {"shape": shape, "output": output},
         "shapes": {key: {name: _number(e) for name, e in per_output.items()}
                    for key, per_output in errors.items()},
