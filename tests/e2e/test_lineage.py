@@ -198,3 +198,18 @@ def test_deleting_a_training_run_stops_its_training_and_keeps_checkpoints(cluste
     assert kube.get_or_none("ray.io/v1", "RayJob", ray_job, NS) is None
     wait_for(lambda: not _ray_train_workers(), timeout=120, what="Ray Train workers stopped")
     assert Path(tr["status"]["checkpoint"]).is_dir(), "checkpoints outlive the TrainingRun"
+
+
+def test_a_dataset_checksum_mismatch_fails_once_with_the_reason(cluster, kube, operator):
+    doc = _training_run("moe-bad-data", steps=60, interval=30, gpus=1)
+    doc["spec"]["data"]["sha256"] = "0" * 64
+    _apply(cluster, doc)
+    done = wait_for(_phase(kube, "moe-bad-data", "Failed", "Succeeded"), timeout=300, interval=1,
+                    what="moe-bad-data judged")
+    st = done["status"]
+    assert (st["phase"], st["attempt"]) == ("Failed", 1), st  # the same bytes would fail again
+    trained = conditions(done)["Trained"]
+    assert trained["reason"] == "DataChecksumMismatch", trained
+    assert "0" * 64 in trained["message"], trained["message"]
+    warnings = {e["reason"] for e in events_for(kube, "moe-bad-data", NS) if e["type"] == "Warning"}
+    assert "DataChecksumMismatch" in warnings, warnings

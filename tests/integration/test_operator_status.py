@@ -32,7 +32,7 @@ def test_examples_become_valid(cluster, kube, operator):
 def test_kubectl_get_tugboat_shows_columns(cluster, operator):
     wait_for(lambda: "Pending" in cluster.kubectl("get", "tugboat", "-A").stdout, what="phases")
     out = cluster.kubectl("get", "tugboat", "-A").stdout
-    for column in ("PHASE", "STEP", "LOSS", "IMBALANCE", "WEIGHT", "RELEASE", "AGE"):
+    for column in ("PHASE", "STEP", "LOSS", "IMBALANCE", "VERSION", "WEIGHT", "RELEASE", "AGE"):
         assert column in out, out
     for _, name, _ in OBJECTS:
         assert name in out

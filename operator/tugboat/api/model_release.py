@@ -131,6 +131,7 @@ class ModelReleaseStatus(StatusBase):
 
 PRINTER_COLUMNS = [
     {"name": "Line", "type": "string", "jsonPath": ".spec.modelLine"},
+    {"name": "Version", "type": "string", "jsonPath": ".status.registryVersion"},
     {"name": "Step", "type": "integer", "jsonPath": ".status.canaryStep"},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
     {"name": "Digest", "type": "string", "jsonPath": ".status.manifestDigest", "priority": 1},
