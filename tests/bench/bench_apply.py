@@ -9,7 +9,7 @@ operator, then alternates two ways of starting the same attempt (same config, fr
 "First step" is the MLflow timestamp of the run's step-1 loss (the workload stamps each step when
 it happens; metrics are flushed in batches, so polling latency does not count). Also reported:
 when the TrainingRun's status first showed a step (what `kubectl get tr` shows; the operator
-polls MLflow every 5 s). Medians and the ratio apply/direct; tests/bench/results/apply.json.
+polls MLflow every 2 s). Medians and the ratio apply/direct; tests/bench/results/apply.json.
 
     python tests/bench/bench_apply.py [--rounds 3] [--steps 30]
 """

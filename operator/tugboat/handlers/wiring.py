@@ -109,7 +109,9 @@ def api_reachable(**_) -> str:
     return runtime.kube().api.configuration.host
 
 
-@kopf.timer(GROUP, VERSION, TRAINING_RUN.plural, interval=5.0, id="poll-trainingrun")
+# 2 s: live step and loss are what people watch `kubectl get tr -w` for; a pass costs three
+# small reads (the object, its pods, one MLflow search) and only runs until training ends.
+@kopf.timer(GROUP, VERSION, TRAINING_RUN.plural, interval=2.0, id="poll-trainingrun")
 def poll_training_run(name: str, namespace: str, status, **_) -> None:
     """Training progress lives in MLflow and pod scheduling, which send us no events."""
     trained = next((c for c in status.get("conditions", []) if c.get("type") == "Trained"), None)
