@@ -36,10 +36,22 @@ def artifact_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def operator(cluster, dataplane, artifact_root, tmp_path_factory):
-    start = operator_starter(cluster, tmp_path_factory)
-    op = next(start)("--standalone", "--mlflow-uri", dataplane.info.mlflow_url,
-                     "--artifact-root", str(artifact_root))
-    op.wait_for_log("tugboat operator: priority")
-    yield op
-    next(start, None)
+def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
+    """Starts an operator pointed at the data plane's MLflow and the artifact root (again after a
+    test stopped one: restarts must lose nothing)."""
+    starter = operator_starter(cluster, tmp_path_factory)
+    start = next(starter)
+
+    def started():
+        op = start("--standalone", "--mlflow-uri", dataplane.info.mlflow_url,
+                   "--artifact-root", str(artifact_root))
+        op.wait_for_log("tugboat operator: priority")
+        return op
+
+    yield started
+    next(starter, None)
+
+
+@pytest.fixture(scope="session")
+def operator(start_e2e_operator):
+    return start_e2e_operator()

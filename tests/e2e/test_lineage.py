@@ -101,7 +101,7 @@ def _ray_train_workers() -> list[int]:
 
 
 def test_killed_worker_resumes_from_checkpoint(cluster, kube, operator):
-    doc = _training_run("moe-c", steps=3000, interval=100, gpus=1)
+    doc = _training_run("moe-c", steps=1000, interval=100, gpus=1)
     doc["spec"]["retry"] = {"maxAttempts": 3, "backoffSeconds": 1}
     _apply(cluster, doc)
     wait_for(lambda: (_tr(kube, "moe-c").get("status") or {}).get("step", 0) >= 300,
@@ -213,3 +213,29 @@ def test_a_dataset_checksum_mismatch_fails_once_with_the_reason(cluster, kube, o
     assert "0" * 64 in trained["message"], trained["message"]
     warnings = {e["reason"] for e in events_for(kube, "moe-bad-data", NS) if e["type"] == "Warning"}
     assert "DataChecksumMismatch" in warnings, warnings
+
+
+def test_an_operator_restart_mid_training_loses_nothing(cluster, kube, operator, start_e2e_operator):
+    """All progress lives in status and owned objects: a new operator process picks up a running
+    TrainingRun where it is and redoes none of a finished release's work."""
+    _apply(cluster, _training_run("moe-e", steps=1000, interval=500, gpus=1))
+    wait_for(lambda: (_tr(kube, "moe-e").get("status") or {}).get("step", 0) >= 1, timeout=300,
+             interval=0.5, what="moe-e training")
+    jobs = {j["metadata"]["uid"] for j in kube.list("batch/v1", "Job", NS,
+                                                     label_selector="tugboat.dev/modelrelease=moe-arith-v1")}
+    release = get(kube, "ModelRelease", "moe-arith-v1", NS)["status"]
+    serving = {d["metadata"]["name"]: d["metadata"]["generation"]
+               for d in kube.list("apps/v1", "Deployment", "team-a")}
+    operator.stop()
+    restarted = start_e2e_operator()
+    done = wait_for(_phase(kube, "moe-e", "Succeeded", "Failed"), timeout=600, interval=1, what="moe-e done")
+    st = done["status"]
+    assert (st["phase"], st["attempt"], st["step"]) == ("Succeeded", 1, 1000), st
+    after = get(kube, "ModelRelease", "moe-arith-v1", NS)["status"]
+    assert {k: after[k] for k in ("phase", "manifestDigest", "registryVersion", "artifactUri")} == {
+        k: release[k] for k in ("phase", "manifestDigest", "registryVersion", "artifactUri")}
+    assert {j["metadata"]["uid"] for j in kube.list(
+        "batch/v1", "Job", NS, label_selector="tugboat.dev/modelrelease=moe-arith-v1")} == jobs
+    assert {d["metadata"]["name"]: d["metadata"]["generation"]
+            for d in kube.list("apps/v1", "Deployment", "team-a")} == serving
+    assert "moe-arith-v1: Exporting" not in restarted.output()
