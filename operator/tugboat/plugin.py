@@ -15,7 +15,8 @@ from .api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TRAINING_RUN
 from .kube.errors import KubeError, NotFound
 from .lineage import render_conditions, render_lineage
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Tugboat objects as a person wants to see them (read-only).")
 _ALIASES = {alias: k for k in KINDS for alias in (k.kind.lower(), k.plural, k.short_name)}
 
 
