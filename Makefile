@@ -29,6 +29,7 @@ lint:
 
 crds:             ## regenerate crds/ from the API models
 	$(VENV)/bin/tugboat crds --write crds --write charts/tugboat/crds
+	$(VENV)/bin/tugboat chart-policies --write
 
 bench: tools      ## benchmarks (ratios against baselines measured in the same run)
 	bash hack/bench.sh

@@ -8,6 +8,7 @@ export PATH="$VENV/bin:${TUGBOAT_CACHE:-$HOME/.cache/tugboat}/bin:$PATH"
 ruff check operator workloads tests
 lint-imports
 tugboat crds --check crds --check charts/tugboat/crds
+tugboat chart-policies --check
 set +e
 python -m pytest "$@"
 code=$?

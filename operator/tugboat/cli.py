@@ -85,6 +85,27 @@ def crds(
     typer.echo("---\n".join(files.values()), nl=False)
 
 
+@app.command("chart-policies")
+def chart_policies(
+    write: bool = typer.Option(False, help="Write charts/tugboat/templates/policies.yaml"),
+    check: bool = typer.Option(False, help="Exit 1 if the chart's copy differs from policies/"),
+) -> None:
+    """The Helm chart's template of the admission policies, generated from policies/."""
+    from .chart import TEMPLATE, policies_template
+    from .dev.tools import repo_root
+
+    text = policies_template(repo_root() / "policies")
+    target = repo_root() / "charts" / "tugboat" / TEMPLATE
+    if check and (not target.exists() or target.read_text() != text):
+        typer.echo(f"{target} is out of date with policies/; run `make crds`", err=True)
+        raise typer.Exit(1)
+    if write:
+        target.write_text(text)
+        typer.echo(f"wrote {target}")
+    if not (check or write):
+        typer.echo(text, nl=False)
+
+
 @app.command()
 def verify(
     artifact: Path = typer.Argument(..., help="Artifact directory (manifest.json, model.sig, files)"),

@@ -27,3 +27,13 @@ def test_rendered_chart_is_accepted_by_the_api_server(cluster):
     applied = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=out.stdout, check=False)
     assert applied.returncode == 0, applied.stderr
     assert "deployment.apps/tugboat-operator created (server dry run)" in applied.stdout
+    group = "admissionregistration.k8s.io"
+    for policy in ("agentdeployment-tenant-limits", "tenant-image-registries", "tenant-pod-security"):
+        for kind in ("validatingadmissionpolicy", "validatingadmissionpolicybinding"):
+            assert f"{kind}.{group}/{policy}.tugboat.dev" in applied.stdout, applied.stdout
+
+
+def test_policies_can_be_left_out():
+    out = _helm("template", "tugboat", str(CHART), "--set", "admissionPolicies=false")
+    assert out.returncode == 0, out.stderr
+    assert "ValidatingAdmissionPolicy" not in out.stdout
