@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import wait_for
 from tugboat.dev.cluster import DevCluster
+from tugboat.dev.dataplane import DataPlane
 from tugboat.kube.client import Kube
 
 
@@ -33,6 +35,17 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kube(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
+
+
+def host_dataplane(cluster, kube, tmp_path_factory, namespace: str):
+    """The dev data plane without Ray or MLflow (Jobs and serving pods only), for `namespace`."""
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    wait_for(lambda: kube.get_or_none("v1", "ServiceAccount", "default", namespace),
+             what="default ServiceAccount")
+    dp = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp(f"dataplane-{namespace}"), ray=None,
+                   mlflow_port=None)
+    yield dp.start()
+    dp.stop()
 
 
 class OperatorProcess:

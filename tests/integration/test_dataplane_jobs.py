@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from tests.integration.conftest import host_dataplane
 from tests.integration.helpers import wait_for
-from tugboat.dev.dataplane import DataPlane
 
 NS = "dp-jobs"
 pytestmark = pytest.mark.timeout(180)
@@ -15,11 +15,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def plane(cluster, kube, tmp_path_factory):
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    wait_for(lambda: kube.get_or_none("v1", "ServiceAccount", "default", NS), what="default ServiceAccount")
-    dp = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane-jobs"), ray=None, mlflow_port=None)
-    yield dp.start()
-    dp.stop()
+    yield from host_dataplane(cluster, kube, tmp_path_factory, NS)
 
 
 def job(name: str, command: list[str], args: list[str], *, labelled: bool = True, volumes=(), mounts=(),

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
+from tests.integration.conftest import host_dataplane
 from tests.integration.helpers import wait_for
-from tugboat.dev.dataplane import DataPlane
 from tugboat.dev.dataplane.serving import PORT_ANNOTATION
 
 NS = "dp-serve"
@@ -36,11 +36,7 @@ http.server.HTTPServer((a.host, a.port), Handler).serve_forever()
 
 @pytest.fixture(scope="module")
 def plane(cluster, kube, tmp_path_factory):
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    wait_for(lambda: kube.get_or_none("v1", "ServiceAccount", "default", NS), what="default ServiceAccount")
-    dp = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane-serve"), ray=None, mlflow_port=None)
-    yield dp.start()
-    dp.stop()
+    yield from host_dataplane(cluster, kube, tmp_path_factory, NS)
 
 
 def deployment(go_file: str) -> dict:

@@ -114,16 +114,28 @@ def api_reachable(**_) -> str:
 @kopf.timer(GROUP, VERSION, TRAINING_RUN.plural, interval=2.0, id="poll-trainingrun")
 def poll_training_run(name: str, namespace: str, status, **_) -> None:
     """Training progress lives in MLflow and pod scheduling, which send us no events."""
-    trained = next((c for c in status.get("conditions", []) if c.get("type") == "Trained"), None)
-    if trained is None or trained.get("status") == "Unknown":
+    if not _training_ended(status):
         run_reconcile(TRAINING_RUN, name, namespace)
 
 
+def _condition(status, type_: str) -> str | None:
+    return next((c.get("status") for c in status.get("conditions", []) if c.get("type") == type_), None)
+
+
+def _training_ended(status) -> bool:
+    return _condition(status, "Trained") not in (None, "Unknown")
+
+
+def _reconcile_owner(kind: Kind, namespace: str, meta) -> None:
+    """A child we own changed (status, deletion): its owner re-judges the world."""
+    for ref in meta.get("ownerReferences", []):
+        if ref.get("apiVersion") == API_VERSION and ref.get("kind") == kind.kind:
+            run_reconcile(kind, ref["name"], namespace)
+
+
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_ray_job(namespace: str, labels, **_) -> None:
-    owner = labels.get("tugboat.dev/trainingrun")
-    if owner:
-        run_reconcile(TRAINING_RUN, owner, namespace)
+def on_ray_job(namespace: str, meta, **_) -> None:
+    _reconcile_owner(TRAINING_RUN, namespace, meta)
 
 
 @kopf.on.delete(GROUP, VERSION, TRAINING_RUN.plural, id="stop-rayjobs")
@@ -139,8 +151,7 @@ def stop_ray_jobs(name: str, namespace: str, **_) -> None:
 
 
 def _settled(status) -> bool:
-    conds = {c.get("type"): c.get("status") for c in status.get("conditions", [])}
-    return conds.get("Ready") == "True" or conds.get("Degraded") == "True"
+    return _condition(status, "Ready") == "True" or _condition(status, "Degraded") == "True"
 
 
 @kopf.timer(GROUP, VERSION, MODEL_RELEASE.plural, interval=5.0, id="poll-modelrelease")
@@ -151,15 +162,16 @@ def poll_model_release(name: str, namespace: str, status, **_) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_release_job(namespace: str, labels, **_) -> None:
-    owner = labels.get("tugboat.dev/modelrelease")
-    if owner:
-        run_reconcile(MODEL_RELEASE, owner, namespace)
+def on_release_job(namespace: str, meta, **_) -> None:
+    _reconcile_owner(MODEL_RELEASE, namespace, meta)
 
 
 @kopf.on.event(GROUP, VERSION, TRAINING_RUN.plural, id="release-sources")
-def on_training_run_for_releases(name: str, namespace: str, **_) -> None:
-    """A release waits for its TrainingRun: re-judge releases built from this one."""
+def on_training_run_for_releases(type: str | None, name: str, namespace: str, status, **_) -> None:
+    """A release waits for its TrainingRun: re-judge releases built from this one when it appears,
+    goes or ends. Its live-metric writes (every poll while training) change nothing they wait on."""
+    if type not in (None, "ADDED", "DELETED") and not _training_ended(status):
+        return
     for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind, namespace):
         if (obj.get("spec") or {}).get("source", {}).get("trainingRun") == name:
             run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], namespace)
@@ -172,9 +184,7 @@ def on_training_run_for_releases(name: str, namespace: str, **_) -> None:
                id="serving-deployments")
 def on_serving_deployment(namespace: str, meta, **_) -> None:
     """Rollout progress and pod-creation failures (quota) of a serving Deployment reach its owner."""
-    for ref in meta.get("ownerReferences", []):
-        if ref.get("apiVersion") == API_VERSION and ref.get("kind") == AGENT_DEPLOYMENT.kind:
-            run_reconcile(AGENT_DEPLOYMENT, ref["name"], namespace)
+    _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
