@@ -12,6 +12,11 @@ print(hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 PY
 )
 VENV=$CACHE/venv-$key
+mkdir -p "$CACHE"
+# One creator at a time: a second caller (demo and tests side by side) waits instead of deleting
+# the half-built environment under the first.
+exec 9>"$CACHE/.venv-$key.lock"
+flock 9
 if [[ ! -f $VENV/.complete ]]; then
   echo "[pyenv] creating $VENV (first time: several minutes, torch is large)" >&2
   rm -rf "$VENV"
