@@ -52,6 +52,7 @@ class Reason(StrEnum):
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"
+    GRAPH_NOT_PUBLISHED = "GraphNotPublished"
     DEPLOYING = "Deploying"
     SERVING = "Serving"
     SCALED_TO_ZERO = "ScaledToZero"

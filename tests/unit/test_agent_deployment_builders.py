@@ -56,8 +56,16 @@ def test_runtime_command_and_flags_follow_the_contract():
         "--public-key", "/etc/tugboat/trust/public.pem",
         "--guardrails", "/etc/tugboat/guardrails/guardrails.json",
         "--release", "moe-arith-v1", "--track", "stable", "--tenant", "team-a",
-        "--agent-deployment", "arith-agent", "--host", "0.0.0.0", "--port", "8080"]
+        "--agent-deployment", "arith-agent", "--host", "0.0.0.0", "--port", "8080", "--graph", "fp32"]
     assert container["image"] == CONFIG.image
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"  # refusals show in status
+
+
+def test_the_graph_and_its_fp32_fallback_reach_the_runtime_and_roll_the_pods():
+    (container,) = pod(c=ctx(graph="int8", graph_fallback=True))["spec"]["containers"]
+    assert container["args"][-3:] == ["--graph", "int8", "--graph-fallback"]
+    (strict,) = pod(c=ctx(graph="int8"))["spec"]["containers"]
+    assert strict["args"][-2:] == ["--graph", "int8"]
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}

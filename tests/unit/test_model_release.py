@@ -49,6 +49,7 @@ def test_export_job_shape(now):
     c = pod["containers"][0]
     assert c["command"] == ["python", "-m", "tugboat_workloads.export"]
     assert c["args"][c["args"].index("--variants") + 1] == "int8"
+    assert c["args"][c["args"].index("--min-top1-agreement") + 1] == "0.97"  # the variant gate's default
     assert c["args"][c["args"].index("--out") + 1] == "/art/releases/ml/rel-feedface"
     assert job["spec"]["template"]["metadata"]["labels"]["tugboat.dev/workload"] == "export"
     assert out.status.artifact_uri == "file:///art/releases/ml/rel-feedface"

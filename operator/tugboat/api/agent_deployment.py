@@ -86,6 +86,23 @@ class GuardrailsSpec(WireModel):
     success_detector: SuccessDetectorSpec = Field(default_factory=SuccessDetectorSpec)
 
 
+class ModelGraph(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class GraphSpec(WireModel):
+    preferred: ModelGraph = Field(
+        default=ModelGraph.FP32,
+        description="Graph of the release's artifact to serve: fp32 (default), fp16 or int8. A "
+                    "reduced-precision graph is served only if the export published it and it passes "
+                    "the artifact's numerics probe on the serving node's own CPU")
+    fallback_to_fp32: bool = Field(
+        default=True, description="Serve the fp32 graph when the preferred one is not published or "
+                                  "fails the probe on the node (false: such a pod does not become ready)")
+
+
 class AgentDeploymentSpec(WireModel):
     model_line: Name
     release: Name | None = Field(default=None, description="Pin a release of the model line")
@@ -94,6 +111,14 @@ class AgentDeploymentSpec(WireModel):
     resources: ServingResources = Field(default_factory=ServingResources)
     node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63)
     guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec)
+    graph: GraphSpec = Field(default_factory=GraphSpec)
+
+
+class GraphStatus(WireModel):
+    requested: ModelGraph
+    served: ModelGraph | None = Field(default=None, description="Graph the pods serve (fp32 when the "
+                                      "preferred one was not published or failed the numerics probe)")
+    message: str | None = None
 
 
 class AgentDeploymentStatus(StatusBase):
@@ -101,11 +126,13 @@ class AgentDeploymentStatus(StatusBase):
     release: str | None = None
     release_digest: str | None = None
     endpoint: str | None = None
+    graph: GraphStatus | None = None
 
 
 PRINTER_COLUMNS = [
     {"name": "Line", "type": "string", "jsonPath": ".spec.modelLine"},
     {"name": "Release", "type": "string", "jsonPath": ".status.release"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    {"name": "Graph", "type": "string", "jsonPath": ".status.graph.served"},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
 ]

@@ -41,6 +41,11 @@ class ExportSpec(WireModel):
                              description="Max absolute ONNX-vs-torch error for fp32")
     variants: list[Variant] = Field(default_factory=list,
                                     json_schema_extra={"x-kubernetes-list-type": "set"})
+    min_top1_agreement: float = Field(
+        default=0.97, gt=0.0, le=1.0,
+        description="Share of top-1 choices each variant must share with torch, on held-out inputs and "
+                    "on the numerics probe, to be published in the artifact; serving nodes re-check "
+                    "the probe on their own CPU. A variant below it is left out, the release does not fail")
     tensorrt_precision: str = Field(default="fp16", pattern=r"^(fp32|fp16|int8)$")
     node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63,
                            description="Pool of the ONNX export Job")
@@ -120,8 +125,22 @@ class ModelReleaseSpec(WireModel):
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
 
 
+class GraphReport(WireModel):
+    """One graph of the export: its numbers against torch, and whether it was published."""
+
+    name: str
+    file: str
+    published: bool
+    top1_agreement: float | None = None
+    probe_top1_agreement: float | None = None
+    max_abs_error: float | None = None
+    reason: str | None = None
+
+
 class ModelReleaseStatus(StatusBase):
     artifact_uri: str | None = None
+    graphs: list[GraphReport] | None = Field(default=None, description="Graphs of the verified artifact "
+                                             "from its signed export report")
     manifest_digest: str | None = None
     registry_version: str | None = None
     export_job: str | None = None

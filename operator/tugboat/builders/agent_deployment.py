@@ -61,6 +61,8 @@ class ServingContext:
     release: ServingRelease
     trust_pem: str
     config: ServingConfig
+    graph: str = "fp32"           # --graph: the runtime re-checks it with the numerics probe
+    graph_fallback: bool = False  # --graph-fallback: fp32 when the probe fails on the node
 
 
 def serving_name(agent: str) -> str:
@@ -161,7 +163,8 @@ def runtime_args(ctx: ServingContext) -> list[str]:
             "--guardrails", f"{GUARDRAILS_DIR}/{GUARDRAILS_FILE}",
             "--release", ctx.release.name, "--track", "stable",
             "--tenant", ctx.tenant, "--agent-deployment", meta["name"],
-            "--host", "0.0.0.0", "--port", str(PORT)]
+            "--host", "0.0.0.0", "--port", str(PORT),
+            "--graph", ctx.graph, *(["--graph-fallback"] if ctx.graph_fallback else [])]
 
 
 def _resources(spec: AgentDeploymentSpec) -> dict:
@@ -197,6 +200,8 @@ def _container(spec: AgentDeploymentSpec, ctx: ServingContext, mounts: list[dict
         "command": ["python", "-m", "tugboat_workloads.serve"],
         "args": runtime_args(ctx),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        # A refused artifact or graph says why in its last log line; the status shows it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"},
                            "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},

@@ -81,7 +81,7 @@ def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: Export
     args = ["export", "--checkpoint", ctx.checkpoint, "--out", ctx.artifact_dir,
             "--opset", str(ex.opset), "--tolerance", repr(ex.tolerance), "--target", str(target)]
     if target == ExportTarget.ONNX and ex.variants:
-        args += ["--variants", ",".join(ex.variants)]
+        args += ["--variants", ",".join(ex.variants), "--min-top1-agreement", repr(ex.min_top1_agreement)]
     if target == ExportTarget.TENSORRT:
         # The engine build needs a GPU: it runs on the GPU pool from the exported ONNX.
         args += ["--trt-precision", ex.tensorrt_precision]

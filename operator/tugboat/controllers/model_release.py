@@ -4,6 +4,7 @@ at the same path as the workloads (a shared volume in a cluster, the host in dev
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -72,7 +73,17 @@ def _verify(artifact: str, public_pem: str) -> mr.VerifyView | None:
         except VerificationError as exc:
             return mr.VerifyView(False, str(exc.reason), str(exc))
     return mr.VerifyView(True, "Verified", f"{len(result.files)} files match the signed manifest",
-                         result.manifest_digest)
+                         result.manifest_digest, _graphs(Path(artifact), set(result.files)))
+
+
+def _graphs(artifact: Path, files: set[str]) -> tuple:
+    """The graphs the signed export report describes (read after the report's digest verified)."""
+    try:
+        report = json.loads((artifact / mr.EXPORT_REPORT).read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("export report of %s unreadable: %s", artifact, exc)
+        return ()
+    return mr.graphs_from_report(report, files)
 
 
 def _registry_version(s: Settings, spec: dict, meta: Meta) -> str | None:

@@ -27,6 +27,7 @@ from ..builders.agent_deployment import (
 )
 from ..reasons import Reason
 from .outcome import Meta, Outcome, phase_event, set_conditions
+from .serving_graph import PublishedGraph, plan_graph
 from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_tenant
 from .validity import validate
 
@@ -45,6 +46,7 @@ class ReleaseView:
     artifact_uri: str | None
     digest: str | None
     created: str  # RFC 3339, so it sorts by time
+    graphs: tuple[PublishedGraph, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,18 @@ class Observed:
     hpa_exists: bool = False
     config: ServingConfig | None = None
     trust_source: str = "tugboat-system/tugboat-trust"  # namespace/name of the trust ConfigMap
+    served_graphs: dict[str, int] | None = None  # pods per graph they serve; None: not observable
 
 
 def summarize_release(obj: dict) -> ReleaseView:
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     verified = any(c.get("type") == "Verified" and c.get("status") == "True"
                    for c in status.get("conditions") or [])
+    graphs = tuple(PublishedGraph(g.get("name", ""), bool(g.get("published")), g.get("reason"))
+                   for g in status.get("graphs") or [] if isinstance(g, dict))
     return ReleaseView(meta["name"], meta.get("namespace") or "", spec.get("modelLine", ""), verified,
                        status.get("phase"), status.get("artifactUri"), status.get("manifestDigest"),
-                       meta.get("creationTimestamp") or "")
+                       meta.get("creationTimestamp") or "", graphs)
 
 
 def summarize_deployment(obj: dict) -> DeploymentView:
@@ -193,7 +198,8 @@ def _waiting(observed: Observed, status: AgentDeploymentStatus, reason: Reason, 
                             ("Ready", False, reason, message), ("Progressing", False, reason, message),
                             ("Degraded", False, reason, "nothing deployed"))
     status = status.model_copy(update={"phase": "Waiting", "message": message, "ready_replicas": 0,
-                                       "release": None, "release_digest": None, "endpoint": None})
+                                       "release": None, "release_digest": None, "endpoint": None,
+                                       "graph": None})
     return Outcome(status=status, deletions=_stop_serving(observed),
                    events=phase_event(observed.status, status, reason, message))
 
@@ -218,9 +224,13 @@ def derive_readiness(spec: AgentDeploymentSpec, release: ReleaseView,
 def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploymentStatus,
              release: ReleaseView, path: str, now: datetime) -> Outcome:
     meta, cfg, tenant = observed.meta, observed.config, observed.tenant
+    graph = plan_graph(spec, release.name, release.graphs, observed.served_graphs)
+    if graph.blocked:
+        return _waiting(observed, status, Reason.GRAPH_NOT_PUBLISHED, graph.blocked, now)
     ctx = ServingContext(owner=_owner(meta), tenant=tenant.name, tenant_spec=tenant.spec,
                          release=ServingRelease(release.name, path, release.digest),
-                         trust_pem=observed.trust_pem, config=cfg)
+                         trust_pem=observed.trust_pem, config=cfg, graph=graph.graph,
+                         graph_fallback=graph.fallback)
     phase, ready, reason, message = derive_readiness(spec, release, observed.deployment)
     status = set_conditions(status, now, meta.generation,
                             ("Ready", ready, reason, message),
@@ -231,7 +241,8 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
     status = status.model_copy(update={
         "phase": phase, "message": message,
         "ready_replicas": dv.ready if dv is not None else 0, "release": release.name,
-        "release_digest": release.digest, "endpoint": endpoint(meta.name, meta.namespace, cfg)})
+        "release_digest": release.digest, "endpoint": endpoint(meta.name, meta.namespace, cfg),
+        "graph": graph.status})
     deletions = ()
     if observed.hpa_exists and not spec.autoscaling.enabled:
         deletions = (("autoscaling/v2", "HorizontalPodAutoscaler", serving_name(meta.name), meta.namespace),)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE
-from ..api.model_release import ExportTarget, ModelReleaseSpec, ModelReleaseStatus, SigningMethod
+from ..api.model_release import ExportTarget, GraphReport, ModelReleaseSpec, ModelReleaseStatus, SigningMethod
 from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job
 from ..conditions import find, is_true
 from ..reasons import Reason
@@ -20,6 +20,7 @@ from .outcome import Meta, Outcome, phase_event, set_conditions
 from .validity import validate
 
 POLL_SECONDS = 5.0
+EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
 FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
             "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
@@ -46,6 +47,27 @@ class VerifyView:
     reason: str
     message: str
     manifest_digest: str | None = None
+    graphs: tuple[GraphReport, ...] = ()
+
+
+def graphs_from_report(report: dict, files: set[str]) -> tuple[GraphReport, ...]:
+    """Each graph of export_report.json's parity section; published only if its file was signed."""
+    out = []
+    for name, entry in sorted((report.get("parity") or {}).items(), key=lambda kv: (kv[0] != "fp32", kv[0])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            continue
+        published = entry["file"] in files and entry.get("published", True) is not False
+        out.append(GraphReport(name=name, file=entry["file"], published=published,
+                               top1_agreement=_round(entry.get("top1Agreement")),
+                               probe_top1_agreement=_round(entry.get("probeTop1Agreement")),
+                               max_abs_error=_round(entry.get("maxAbsError"), 6),
+                               reason=None if published
+                               else entry.get("reason") or "not in the signed artifact"))
+    return tuple(out)
+
+
+def _round(value, digits: int = 4):
+    return round(value, digits) if isinstance(value, int | float) else None
 
 
 @dataclass(frozen=True)
@@ -179,7 +201,8 @@ def _verify(step: _Step) -> Outcome | None:
     if not v.ok:
         return step.fail("Verified", v.reason, v.message)
     step.mark("Verified", True, Reason.VERIFIED, v.message)
-    step.status = step.status.model_copy(update={"manifest_digest": v.manifest_digest})
+    step.status = step.status.model_copy(update={"manifest_digest": v.manifest_digest,
+                                                 "graphs": list(v.graphs) or None})
     return None
 
 

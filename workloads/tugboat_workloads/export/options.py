@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tugboat_workloads.export.outcome import ExportError, ExportReason
+from tugboat_workloads.numerics_probe import DEFAULT_MIN_TOP1_AGREEMENT
 
 VARIANTS = ("fp16", "int8")
 TARGETS = ("onnx", "tensorrt")
@@ -27,6 +28,7 @@ class ExportOptions:
     opset: int = 18
     tolerance: float = 1e-4
     variants: tuple[str, ...] = ()
+    min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT
     target: str = "onnx"
     trt_precision: str = "fp16"
     result: Path | None = None
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--opset", default="18", help="ONNX opset (default 18)")
     parser.add_argument("--tolerance", default="1e-4", help="max abs error torch vs ONNX fp32 (default 1e-4)")
     parser.add_argument("--variants", default="", help="comma-separated extra variants: fp16,int8")
+    parser.add_argument("--min-top1-agreement", default=str(DEFAULT_MIN_TOP1_AGREEMENT),
+                        help="share of top-1 choices a variant must share with torch to be published "
+                             f"(default {DEFAULT_MIN_TOP1_AGREEMENT})")
     parser.add_argument("--target", default="onnx", help="onnx | tensorrt")
     parser.add_argument("--trt-precision", default="fp16", help="TensorRT engine precision: fp16 | fp32")
     parser.add_argument("--result", type=Path, help="write RESULT.json here")
@@ -54,6 +59,7 @@ def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions
         opset=parse_opset(args.opset, max_opset),
         tolerance=parse_tolerance(args.tolerance),
         variants=parse_variants(args.variants),
+        min_top1_agreement=parse_agreement(args.min_top1_agreement),
         target=_one_of("--target", args.target, TARGETS),
         trt_precision=_one_of("--trt-precision", args.trt_precision, TRT_PRECISIONS),
         result=args.result,
@@ -78,6 +84,16 @@ def parse_tolerance(text: str) -> float:
     if not (math.isfinite(tolerance) and tolerance > 0):
         raise _invalid(f"--tolerance: must be a finite number > 0, got {text!r}")
     return tolerance
+
+
+def parse_agreement(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _invalid(f"--min-top1-agreement: {text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        raise _invalid(f"--min-top1-agreement: must be in (0, 1], got {text!r}")
+    return value
 
 
 def parse_variants(text: str) -> tuple[str, ...]:

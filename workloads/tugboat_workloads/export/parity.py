@@ -25,6 +25,8 @@ LOGITS = "logits"
 PARITY_BATCHES = (1, 4, 16)
 # Distinct from the export example's seed, so parity is measured on inputs the tracer never saw.
 HELD_OUT_SEED = 20_251_123
+PROBE_SEED = 20_261_202
+PROBE_RANDOM, PROBE_PROGRESSIONS = 16, 16
 
 Errors = dict[str, dict[str, float]]  # shape key -> output name -> max abs error
 
@@ -47,6 +49,18 @@ def held_out_inputs(shapes: Sequence[tuple[int, int]], vocab_size: int,
     return {shape_key(b, s): rng.integers(0, vocab_size, size=(b, s), dtype=np.int64) for b, s in shapes}
 
 
+def probe_inputs(seq_len: int, vocab_size: int, seed: int = PROBE_SEED) -> np.ndarray:
+    """The numerics probe's inputs, [n, seq_len]: seeded random tokens (what parity sees) and
+    arithmetic progressions (what the serving task sends)."""
+    rng = np.random.default_rng(seed)
+    random = rng.integers(0, vocab_size, size=(PROBE_RANDOM, seq_len), dtype=np.int64)
+    starts = rng.integers(0, vocab_size, size=PROBE_PROGRESSIONS)
+    strides = rng.integers(1, max(2, vocab_size // 4), size=PROBE_PROGRESSIONS)
+    positions = np.arange(seq_len)
+    progressions = (starts[:, None] + strides[:, None] * positions[None, :]) % vocab_size
+    return np.concatenate([random, progressions.astype(np.int64)])
+
+
 def torch_reference(view: ExportView, inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """The eager torch outputs for every input, the reference each ONNX variant is held against."""
     reference = {}
@@ -62,6 +76,11 @@ def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession
     options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
     options.log_severity_level = 3  # errors only: ORT's warnings would drown the Job's log
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def session_logits(session: ort.InferenceSession):
+    """A function from a token batch to the session's logits (what the numerics probe runs)."""
+    return lambda tokens: session.run([LOGITS], {INPUT_NAME: tokens})[0]
 
 
 def measure_parity(path: Path, inputs: Mapping[str, np.ndarray],

@@ -18,12 +18,26 @@ from typing import Any
 from tugboat_workloads.export.onnx_graph import ExportView, check_onnx, export_onnx, interface_json
 from tugboat_workloads.export.options import ExportOptions
 from tugboat_workloads.export.outcome import ExportError, ExportReason, succeeded_result
-from tugboat_workloads.export.parity import held_out_inputs, measure_parity, parity_shapes, torch_reference
-from tugboat_workloads.export.report import export_report, parity_failure_message, variant_parity
+from tugboat_workloads.export.parity import (
+    held_out_inputs,
+    measure_parity,
+    onnx_session,
+    parity_shapes,
+    probe_inputs,
+    session_logits,
+    torch_reference,
+)
+from tugboat_workloads.export.report import (
+    export_report,
+    gate_variant,
+    parity_failure_message,
+    variant_parity,
+)
 from tugboat_workloads.export.tensorrt_engine import ENGINE_FILE, build_tensorrt_engine, tensorrt_plan
-from tugboat_workloads.export.variants import VARIANT_FILES, build_variant
+from tugboat_workloads.export.variants import VARIANT_FILES, build_variant, variant_settings
 from tugboat_workloads.moe.checkpoint import CheckpointError, load_checkpoint
 from tugboat_workloads.moe.model import MoETransformer
+from tugboat_workloads.numerics_probe import PROBE_FILE, Probe, cpu_features, make_probe, top1_agreement
 from tugboat_workloads.sign.manifest_file import MANIFEST_FILE, SIGNATURE_FILE
 
 log = logging.getLogger(__name__)
@@ -33,7 +47,7 @@ CONFIG_FILE = "model_config.json"
 REPORT_FILE = "export_report.json"
 # Files a (re-)export may replace; anything else in --out is someone else's and stops the export.
 _OWNED_FILES = {ONNX_FILE, f"{ONNX_FILE}.data", *VARIANT_FILES.values(), CONFIG_FILE, REPORT_FILE,
-                ENGINE_FILE}
+                ENGINE_FILE, PROBE_FILE}
 # A signature of an earlier export would not match the new files: drop it rather than leave it stale.
 _STALE_SIGNING_FILES = {MANIFEST_FILE, SIGNATURE_FILE, ".model.sig.partial", ".manifest.json.partial"}
 
@@ -62,13 +76,30 @@ def run_export(options: ExportOptions) -> dict[str, Any]:
     log.info("fp32 parity: max abs error %.3g (tolerance %g)",
              parity["fp32"]["maxAbsError"], options.tolerance)
 
+    # The probe travels inside the signed artifact: serving nodes re-run it on their own CPU.
+    probe_tokens = probe_inputs(config.seq_len, config.vocab_size)
+    probe_logits = torch_reference(ExportView(model), {"probe": probe_tokens})["probe"]["logits"]
+    probe = make_probe(probe_tokens, probe_logits, config.vocab_size, options.min_top1_agreement)
+    (out / PROBE_FILE).write_text(probe.to_json())
+    parity["fp32"]["probeTop1Agreement"] = _probe_agreement(onnx_path, probe)
+
     for name in options.variants:
         variant_path = build_variant(name, onnx_path, out)
         errors, top1 = measure_parity(variant_path, inputs, reference)
-        parity[name] = variant_parity(variant_path.name, errors, None, top1)
-        log.info("%s variant: max abs error %s, top-1 agreement %.4f (recorded, not gated)", name,
-                 parity[name]["maxAbsError"], top1)
+        entry = variant_parity(variant_path.name, errors, None, top1)
+        entry["settings"] = variant_settings(name)
+        gated = gate_variant(entry, _probe_agreement(variant_path, probe), options.min_top1_agreement)
+        parity[name] = gated
+        if not gated["published"]:
+            variant_path.unlink()  # an unpublished graph is not in the artifact, so nothing can serve it
+        log.info("%s variant: max abs error %s, top-1 agreement %.4f, probe %.4f: %s", name,
+                 gated["maxAbsError"], top1, gated["probeTop1Agreement"],
+                 "published" if gated["published"] else f"not published ({gated['reason']})")
     return _finish(options, out, config.seq_len, parity, report)
+
+
+def _probe_agreement(path: Path, probe: Probe) -> float:
+    return top1_agreement(session_logits(onnx_session(path)), probe)
 
 
 def _finish(options: ExportOptions, out: Path, seq_len: int, parity: dict[str, Any],
@@ -114,11 +145,14 @@ def _report_writer(options: ExportOptions, out: Path, step: int,
                    interface: dict[str, Any]) -> Callable[..., None]:
     """A function (re)writing export_report.json with what is known so far; the rest stays fixed."""
     versions = {name: version(name) for name in ("torch", "onnx", "onnxscript", "onnxruntime")}
+    machine = {"cpuFeatures": cpu_features()}
 
     def write(parity: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
         report = export_report(opset=options.opset, tolerance=options.tolerance,
                                checkpoint=str(options.checkpoint.resolve()), step=step, target=options.target,
-                               parity=parity, versions=versions, interface=interface, extra=extra)
+                               parity=parity, versions=versions, interface=interface,
+                               extra={"exportMachine": machine, "probe": PROBE_FILE,
+                                      "minTop1Agreement": options.min_top1_agreement, **(extra or {})})
         (out / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
     return write

@@ -2,9 +2,10 @@
 
 Decides the JSON of `export_report.json` and of the `parity` section RESULT.json repeats:
 `{"<variant>": {"file", "gated", "tolerance", "maxAbsError", "top1Agreement", "worst": {"shape", "output"},
-"passed", "shapes": {"batch<B>_seq<S>": {"<output>": error}}}}`. Only the fp32 graph is gated by the
-tolerance; variants record their error (`gated` false, `passed` null). Non-finite errors are
-written as null (JSON has no inf).
+"passed", "shapes": {"batch<B>_seq<S>": {"<output>": error}}}}`. The fp32 graph is gated by the
+tolerance; a variant by its top-1 agreement with torch (on the parity inputs and on the numerics
+probe), and one below `minTop1Agreement` is not published (`published` false, `reason` says why).
+Non-finite errors are written as null (JSON has no inf).
 Pure: it must not measure or write anything.
 """
 
@@ -37,6 +38,17 @@ def variant_parity(file: str, errors: Errors, tolerance: float | None,
     }
     entry["passed"] = None if tolerance is None else worst <= tolerance
     return entry
+
+
+def gate_variant(entry: Mapping[str, Any], probe_agreement: float, minimum: float) -> dict[str, Any]:
+    """A variant's entry with its gate applied: published only if both agreements reach `minimum`."""
+    parity_agreement = entry["top1Agreement"]
+    low = [f"{what} top-1 agreement {value:.4f}" for what, value in
+           (("parity", parity_agreement), ("probe", probe_agreement)) if value is None or value < minimum]
+    published = not low
+    return {**entry, "gated": True, "probeTop1Agreement": probe_agreement, "minTop1Agreement": minimum,
+            "published": published, "passed": published,
+            "reason": None if published else f"{' and '.join(low)} below the gate {minimum:g}"}
 
 
 def parity_failure_message(entry: Mapping[str, Any]) -> str:

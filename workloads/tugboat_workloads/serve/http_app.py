@@ -6,6 +6,8 @@ GET /healthz (process up), GET /readyz (200 once a verified model is loaded), GE
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
 from .generate_flow import handle_generate
@@ -38,7 +40,8 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "release": rt.settings.release,
                               "track": rt.settings.track,
                               "manifestDigest": rt.primary.manifest_digest,
-                              "fallback": rt.fallback is not None})
+                              "fallback": rt.fallback is not None,
+                              "graph": asdict(rt.primary.graph)})
 
 
 async def metrics(request: web.Request) -> web.Response:

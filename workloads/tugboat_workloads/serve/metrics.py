@@ -61,6 +61,13 @@ class ServeMetrics:
                               BASE_LABELS, registry=reg).labels(**base)
         self._decisions = Counter("tugboat_guardrail_decisions_total", "Guardrail decisions",
                                   [*BASE_LABELS, "guardrail", "decision"], registry=reg)
+        self._graph = Gauge("tugboat_serve_graph_info",
+                            "1 for the graph this process serves: requested, served, why, and the CPU "
+                            "features the numerics probe ran on", [*BASE_LABELS, "requested", "served",
+                                                                   "reason", "cpu"], registry=reg)
+        self._probe = Gauge("tugboat_serve_probe_top1_agreement",
+                            "Top-1 agreement with torch of the served graph on the artifact's numerics "
+                            "probe, measured at startup on this CPU", [*BASE_LABELS, "graph"], registry=reg)
         self._base = base
         for guardrail, decisions in KNOWN_DECISIONS.items():
             for decision in decisions:
@@ -79,6 +86,13 @@ class ServeMetrics:
     def router_health(self, imbalance: float, entropy: float) -> None:
         self._imbalance.set(imbalance)
         self._entropy.set(entropy)
+
+    def graph(self, choice) -> None:
+        """Record the startup GraphChoice (graph_choice.GraphChoice)."""
+        self._graph.labels(**self._base, requested=choice.requested, served=choice.served,
+                           reason=choice.reason, cpu=choice.cpu).set(1)
+        if choice.agreement is not None:
+            self._probe.labels(**self._base, graph=choice.served).set(choice.agreement)
 
     def decision(self, guardrail: str, decision: str) -> None:
         self._decisions.labels(**self._base, guardrail=guardrail, decision=decision).inc()

@@ -39,6 +39,10 @@ class OnnxGenerator:
         self.vocab_size = vocab_size
         self.seq_len = seq_len
 
+    def logits(self, tokens: np.ndarray) -> np.ndarray:
+        """Logits for a token batch [batch, seq]: what the numerics probe checks at startup."""
+        return self._session.run([OUTPUTS[0]], {INPUT: tokens})[0]
+
     def generate(self, prompt_tokens: list[int], max_tokens: int) -> Generation:
         context = list(prompt_tokens)
         produced: list[int] = []

@@ -89,7 +89,7 @@ async def _load(rt: Runtime) -> int:
     settings = rt.settings
     try:
         primary = await loop.run_in_executor(None, load_verified_model, settings.artifact,
-                                             settings.public_key)
+                                             settings.public_key, settings.graph, settings.graph_fallback)
         fallback = None
         if settings.fallback_artifact:
             fallback = await loop.run_in_executor(None, load_verified_model,
@@ -103,6 +103,10 @@ async def _load(rt: Runtime) -> int:
         log.error("%s", err)
         return 2
     rt.primary, rt.fallback, rt.scorer = primary, fallback, scorer
+    rt.metrics.graph(primary.graph)
+    (log.warning if primary.graph.served != primary.graph.requested else log.info)(
+        "graph %s requested, serving %s: %s", primary.graph.requested, primary.graph.served,
+        primary.graph.message)
     log.info("ready: release %s track %s, artifact %s (manifest sha256 %s)%s%s", settings.release,
              settings.track, settings.artifact, primary.manifest_digest,
              f", fallback {settings.fallback_artifact}" if fallback else "",

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 TRACKS = ("stable", "canary")
+GRAPHS = ("fp32", "fp16", "int8")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 
@@ -34,6 +35,8 @@ class ServeSettings:
     audit_log: str | None = None
     no_guardrails: bool = False
     inference_workers: int = 1
+    graph: str = "fp32"
+    graph_fallback: bool = False
 
 
 # flag -> (help, required); env var is TUGBOAT_ + the flag upper-cased with '-' -> '_'.
@@ -50,6 +53,8 @@ _FLAGS = {
     "fallback-artifact": ("signed artifact of the simpler fallback model", False),
     "audit-log": ("append audit JSON lines here (default: stdout)", False),
     "inference-workers": ("threads running ONNX Runtime (default 1)", False),
+    "graph": ("graph of the artifact to serve: fp32 (default), fp16 or int8; a reduced-precision "
+              "graph must pass the artifact's numerics probe on this CPU", False),
 }
 
 
@@ -67,6 +72,10 @@ def resolve_settings(argv: Sequence[str], environ: Mapping[str, str]) -> ServeSe
             raise SettingsError(f"--{flag} (or {env_var(flag)}) is required")
         values[flag.replace("-", "_")] = value
     values["no_guardrails"] = args.no_guardrails or _env_bool(environ, "no-guardrails")
+    values["graph_fallback"] = args.graph_fallback or _env_bool(environ, "graph-fallback")
+    values["graph"] = values["graph"] or "fp32"
+    if values["graph"] not in GRAPHS:
+        raise SettingsError(f"--graph must be one of {', '.join(GRAPHS)}, got {values['graph']!r}")
     if values["guardrails"] is None and not values["no_guardrails"]:
         raise SettingsError(f"--guardrails (or {env_var('guardrails')}) is required "
                             "unless --no-guardrails")
@@ -87,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{flag}", default=None, help=help_text)
     parser.add_argument("--no-guardrails", action="store_true",
                         help="switch every guardrail and the audit log off (benchmark baseline)")
+    parser.add_argument("--graph-fallback", action="store_true",
+                        help="serve the fp32 graph when --graph's fails the numerics probe here")
     return parser
 
 
