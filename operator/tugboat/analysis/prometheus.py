@@ -30,7 +30,9 @@ class Prometheus:
 
     def query(self, expr: str, at: float | None = None) -> QueryResult:
         """Evaluate `expr` at `at` (Unix seconds; Prometheus' now when None)."""
-        form = {"query": expr, "timeout": f"{max(self.timeout - 1.0, self.timeout / 2):.3f}s"}
+        # Prometheus durations take whole units only ("4.000s" is refused): milliseconds.
+        server_timeout_ms = int(max(self.timeout - 1.0, self.timeout / 2) * 1000)
+        form = {"query": expr, "timeout": f"{server_timeout_ms}ms"}
         if at is not None:
             form["time"] = f"{at:.3f}"
         request = urllib.request.Request(

@@ -147,7 +147,9 @@ def router_entropy(where: Slice, window: int) -> str:
 
 
 def request_count(where: Slice, window: int) -> str:
-    """Requests the slice answered in the window, any code: the minimum-samples rule and exposure."""
+    """Requests the slice answered in the window, any code: the minimum-samples rule and exposure.
+    Like every increase(), an estimate extrapolated to the window's edges: off by up to one
+    scrape interval's worth of traffic (20% for a pod a few seconds old, scraped every second)."""
     return f"sum({_increase(REQUESTS, where, window_literal(window))})"
 
 
