@@ -33,13 +33,17 @@ rm -f "$STATE/dataplane/services.json"
 python -m tugboat.dev.dataplane --kubeconfig "$KUBECONFIG" --state "$STATE/dataplane" \
   >"$STATE/dataplane.log" 2>&1 &
 echo $! >"$STATE/dataplane.pid"
-echo "dev data plane starting: local Ray and MLflow on 127.0.0.1 (log: $STATE/dataplane.log)"
-for _ in $(seq 300); do [[ -s $STATE/dataplane/services.json ]] && break; sleep 1; done
-MLFLOW=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['mlflow']['url'])" \
-  "$STATE/dataplane/services.json")
-echo "MLflow: $MLFLOW"
+echo "dev data plane starting: local Ray, MLflow and Prometheus on 127.0.0.1 (log: $STATE/dataplane.log)"
+service_url() {  # service_url NAME: its URL from services.json, empty until it is up
+  python -c "import json,sys; print((json.load(open(sys.argv[1])).get(sys.argv[2]) or {}).get('url', ''))" \
+    "$STATE/dataplane/services.json" "$1" 2>/dev/null || true
+}
+for _ in $(seq 300); do [[ -n $(service_url prometheus) ]] && break; sleep 1; done
+MLFLOW=$(service_url mlflow)
+PROMETHEUS=$(service_url prometheus)
+echo "MLflow: $MLFLOW  Prometheus: $PROMETHEUS"
 
-tugboat run --mlflow-uri "$MLFLOW" --artifact-root "$STATE/artifacts" \
+tugboat run --mlflow-uri "$MLFLOW" --prometheus-url "$PROMETHEUS" --artifact-root "$STATE/artifacts" \
   --metrics-port 18080 --health-port 18081 >"$STATE/operator.log" 2>&1 &
 echo $! >"$STATE/operator.pid"
 echo "operator started (log: $STATE/operator.log, metrics: http://127.0.0.1:18080/metrics)"

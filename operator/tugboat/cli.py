@@ -36,6 +36,8 @@ def run(
                                      help="PVC holding the artifact root, mounted by serving pods"),
     gateway_namespace: str = typer.Option(None, help="Namespace whose pods may reach tenant endpoints"),
     monitoring_namespace: str = typer.Option(None, help="Namespace of the Prometheus scraping them"),
+    prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL",
+                                       help="Prometheus HTTP API the canary analysis queries"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator (kopf) against the cluster."""
@@ -48,8 +50,15 @@ def run(
              "workload_image": workload_image, "pool_label": pool_label, "head_pool": head_pool,
              "system_namespace": system_namespace, "serving_image": serving_image,
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
-             "monitoring_namespace": monitoring_namespace}
+             "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url}
     settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
+    if prometheus_url is not None:
+        from .analysis.prometheus import Prometheus
+
+        try:
+            Prometheus(prometheus_url)  # refuse a malformed URL now, not at the first analysis
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--prometheus-url") from None
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -37,13 +37,14 @@ def kube(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
 
 
-def host_dataplane(cluster, kube, tmp_path_factory, namespace: str):
-    """The dev data plane without Ray or MLflow (Jobs and serving pods only), for `namespace`."""
+def host_dataplane(cluster, kube, tmp_path_factory, namespace: str, prometheus: bool = False):
+    """The dev data plane without Ray or MLflow (Jobs and serving pods only), for `namespace`;
+    with `prometheus`, also a real Prometheus scraping the serving pods."""
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     wait_for(lambda: kube.get_or_none("v1", "ServiceAccount", "default", namespace),
              what="default ServiceAccount")
     dp = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp(f"dataplane-{namespace}"), ray=None,
-                   mlflow_port=None)
+                   mlflow_port=None, prometheus_port=0 if prometheus else None)
     yield dp.start()
     dp.stop()
 

@@ -102,9 +102,9 @@ def test_no_guardrails_serves_what_guardrails_would_refuse(signed_artifacts, tmp
             assert status == 200 and reply["completion"] == "1 5 9 13"
         _, _, raw = http_get(proc.url + "/metrics")
         samples = [s for family in text_string_to_metric_families(raw.decode()) for s in family.samples]
-        requests = [s.value for s in samples if s.name == "tugboat_requests_total"]
+        requests = {s.labels["code"]: s.value for s in samples if s.name == "tugboat_requests_total"}
         decisions = [s.value for s in samples if s.name == "tugboat_guardrail_decisions_total"]
-        assert requests == [3.0]
+        assert requests == {"200": 3.0, "500": 0.0}
         assert decisions and set(decisions) == {0.0}
         assert not proc.audit_path.exists()
     finally:

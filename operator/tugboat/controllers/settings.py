@@ -36,3 +36,6 @@ class Settings:
     monitoring_namespace: str = "tugboat-system"
     # DNS suffix of Service endpoints reported in AgentDeployment status.
     cluster_domain: str = "cluster.local"
+    # --- canary analysis ---
+    # Prometheus HTTP API (any URL; dev and tests use 127.0.0.1). None: no analysis can run.
+    prometheus_url: str | None = None

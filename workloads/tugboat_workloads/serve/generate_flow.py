@@ -1,7 +1,8 @@
 """The life of one POST /v1/generate request, from raw body to reply, metrics and audit line.
 
 Order: parse -> admission chain (tenant, permission, tools, prompt filter) -> token budget
-reservation -> primary model -> success score -> fallback guardrail -> settle the budget.
+reservation -> dev faults (off unless the process was started with them) -> primary model ->
+success score -> fallback guardrail -> settle the budget.
 Every guardrail decision is counted; every request gets exactly one audit line (when guardrails
 are on) and one requests_total increment. Must not know aiohttp: it returns a plain `Reply`.
 """
@@ -20,7 +21,9 @@ from .admission import admit
 from .artifact_loader import LoadedModel
 from .audit_log import build_audit_record
 from .fallback_policy import FALLBACK, KEEP, REFUSE, decide_fallback
+from .fault_injection import InjectedFault, inject_faults
 from .generate_request import GenerateRequest, RequestError, parse_generate_request, request_id_from
+from .onnx_model import RouterCounts
 from .runtime import Runtime
 from .verdict import Verdict
 
@@ -44,6 +47,7 @@ class _Outcome:
     guardrail: str | None = None
     reason: str = ""
     tokens: int = 0
+    generated: int = 0  # by the models, for latency per generated token
     model: str | None = None
     retry_after: int | None = None
 
@@ -61,10 +65,12 @@ async def handle_generate(rt: Runtime, body: bytes, headers: Mapping[str, str]) 
             outcome = await _decide(rt, request)
     except RequestError as err:
         outcome = _denied(Verdict("request", "deny", 400, "InvalidRequest", str(err)))
+    except InjectedFault as err:
+        outcome = _error(500, "InjectedFault", str(err))
     except Exception:  # a bug or an ONNX Runtime failure must still answer and be counted
         log.exception("request %s failed", request_id)
         outcome = _error(500, "InternalError", "inference failed; see the server log")
-    rt.metrics.request_done(outcome.status, time.perf_counter() - started)
+    rt.metrics.request_done(outcome.status, time.perf_counter() - started, outcome.generated)
     _audit(rt, request_id, request, headers, outcome)
     return _reply(rt, request_id, outcome)
 
@@ -102,9 +108,12 @@ class _Served:
 
 
 async def _answer(rt: Runtime, request: GenerateRequest, prompt_tokens: list[int]) -> _Outcome:
+    await inject_faults(rt.settings)
     primary = await _generate(rt, rt.primary, request, prompt_tokens)
     rt.metrics.router_health(primary.imbalance, primary.entropy)
+    rt.metrics.routed(primary.router.expert_tokens, primary.router.entropy_nats)
     served = _Served("primary", primary.completion, primary.score, primary.confidence)
+    generated = primary.generated
     verdict = None
     if rt.guardrails_on:
         verdict = decide_fallback(primary.confidence, primary.score, rt.config.fallback)
@@ -112,6 +121,7 @@ async def _answer(rt: Runtime, request: GenerateRequest, prompt_tokens: list[int
         if verdict.decision == FALLBACK:
             fallback = await _generate(rt, rt.fallback, request, prompt_tokens)
             served = _Served("fallback", fallback.completion, fallback.score, fallback.confidence)
+            generated += fallback.generated
         elif verdict.decision == REFUSE:
             served = _Served("refused", "", 0.0, primary.confidence)
     tokens = len(served.completion.split())
@@ -121,10 +131,10 @@ async def _answer(rt: Runtime, request: GenerateRequest, prompt_tokens: list[int
             "confidence": served.confidence, "model": served.model,
             "routerHealth": {"imbalance": primary.imbalance, "entropy": primary.entropy}}
     if verdict is None or verdict.decision == KEEP:
-        return _Outcome(200, KEEP, body, tokens=tokens, model=served.model)
+        return _Outcome(200, KEEP, body, tokens=tokens, generated=generated, model=served.model)
     body["fallbackReason"] = verdict.reason
     return _Outcome(200, verdict.decision, body, guardrail=verdict.guardrail,
-                    reason=verdict.reason, tokens=tokens, model=served.model)
+                    reason=verdict.reason, tokens=tokens, generated=generated, model=served.model)
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,8 @@ class _Scored:
     confidence: float
     imbalance: float
     entropy: float
+    generated: int
+    router: RouterCounts
 
 
 async def _generate(rt: Runtime, model: LoadedModel, request: GenerateRequest,
@@ -143,7 +155,8 @@ async def _generate(rt: Runtime, model: LoadedModel, request: GenerateRequest,
         rt.executor, model.generator.generate, prompt_tokens, request.max_tokens)
     completion = decode_tokens(list(generation.tokens))
     return _Scored(completion, rt.scorer(request.prompt, completion), generation.confidence,
-                   generation.imbalance, generation.entropy)
+                   generation.imbalance, generation.entropy, len(generation.tokens),
+                   generation.router)
 
 
 def _denied(verdict: Verdict) -> _Outcome:

@@ -1,9 +1,12 @@
 """Greedy generation with an ONNX MoE model through ONNX Runtime.
 
 Decides how a completion is produced (greedy, context cut to the model's seqLen), the model's
-confidence (mean max softmax probability of the generated tokens) and the router health of the
-last forward pass (worst layer's max/mean expert load; mean gate entropy over layers). Must not
-verify signatures or read files other than what it is handed: the artifact loader does that.
+confidence (mean max softmax probability of the generated tokens), the router health of the
+last forward pass (worst layer's max/mean expert load; mean gate entropy over layers) and the
+router counts of the whole generation: every forward pass re-routes its whole window, so each
+pass adds its `expert_load` fractions times the window's positions per (layer, expert), and its
+mean gate entropy times the positions per layer. Must not verify signatures or read files other
+than what it is handed: the artifact loader does that.
 """
 
 from __future__ import annotations
@@ -18,11 +21,20 @@ OUTPUTS = ("logits", "expert_load", "router_entropy")
 
 
 @dataclass(frozen=True)
+class RouterCounts:
+    """Router statistics summed over every forward pass of one generation."""
+
+    expert_tokens: np.ndarray  # [layers, experts]: expert_load x window positions, summed
+    entropy_nats: np.ndarray  # [layers]: mean gate entropy x window positions, summed
+
+
+@dataclass(frozen=True)
 class Generation:
     tokens: tuple[int, ...]
     confidence: float
     imbalance: float
     entropy: float
+    router: RouterCounts
 
 
 class OnnxGenerator:
@@ -38,6 +50,7 @@ class OnnxGenerator:
         _check_signature(self._session, source)
         self.vocab_size = vocab_size
         self.seq_len = seq_len
+        self.router_shape = _router_shape(self._session)
 
     def logits(self, tokens: np.ndarray) -> np.ndarray:
         """Logits for a token batch [batch, seq]: what the numerics probe checks at startup."""
@@ -48,16 +61,21 @@ class OnnxGenerator:
         produced: list[int] = []
         top_probs: list[float] = []
         expert_load = entropy = None
+        expert_tokens = entropy_nats = 0.0
         for _ in range(max_tokens):
             window = np.asarray([context[-self.seq_len:]], dtype=np.int64)
             logits, expert_load, entropy = self._session.run(list(OUTPUTS), {INPUT: window})
+            positions = window.shape[1]
+            expert_tokens = expert_tokens + expert_load.astype(np.float64) * positions
+            entropy_nats = entropy_nats + entropy.astype(np.float64) * positions
             probs = _softmax(logits[0, -1].astype(np.float64))
             token = int(np.argmax(probs))
             produced.append(token)
             top_probs.append(float(probs[token]))
             context.append(token)
         return Generation(tokens=tuple(produced), confidence=float(np.mean(top_probs)),
-                          imbalance=load_imbalance(expert_load), entropy=float(np.mean(entropy)))
+                          imbalance=load_imbalance(expert_load), entropy=float(np.mean(entropy)),
+                          router=RouterCounts(expert_tokens, entropy_nats))
 
 
 def load_imbalance(expert_load: np.ndarray) -> float:
@@ -66,6 +84,12 @@ def load_imbalance(expert_load: np.ndarray) -> float:
     means = load.mean(axis=-1)
     ratios = np.where(means > 0, load.max(axis=-1) / np.where(means > 0, means, 1.0), 0.0)
     return float(ratios.max())
+
+
+def _router_shape(session: ort.InferenceSession) -> tuple[int, int] | None:
+    """(layers, experts) when the graph declares them as fixed sizes, as the exporter does."""
+    shape = next(o.shape for o in session.get_outputs() if o.name == "expert_load")
+    return (shape[0], shape[1]) if len(shape) == 2 and all(isinstance(d, int) for d in shape) else None
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import disable_created_metrics
 
 from .artifact_loader import ArtifactRefused, LoadedModel, load_verified_model
+from .fault_injection import describe_faults
 from .guardrail_config import GuardrailConfig, GuardrailConfigError, load_guardrail_config
 from .http_app import build_app
 from .runtime import Runtime, build_runtime
@@ -107,6 +108,10 @@ async def _load(rt: Runtime) -> int:
     (log.warning if primary.graph.served != primary.graph.requested else log.info)(
         "graph %s requested, serving %s: %s", primary.graph.requested, primary.graph.served,
         primary.graph.message)
+    if primary.generator.router_shape:
+        rt.metrics.expect_router(*primary.generator.router_shape)
+    if faults := describe_faults(settings):
+        log.warning("%s", faults)
     log.info("ready: release %s track %s, artifact %s (manifest sha256 %s)%s%s", settings.release,
              settings.track, settings.artifact, primary.manifest_digest,
              f", fallback {settings.fallback_artifact}" if fallback else "",

@@ -37,6 +37,9 @@ class ServeSettings:
     inference_workers: int = 1
     graph: str = "fp32"
     graph_fallback: bool = False
+    # Dev-only fault injection (see _DEV_FLAGS): off unless the process is started with it.
+    dev_inject_error_rate: float = 0.0
+    dev_inject_latency_ms: int = 0
 
 
 # flag -> (help, required); env var is TUGBOAT_ + the flag upper-cased with '-' -> '_'.
@@ -57,6 +60,13 @@ _FLAGS = {
               "graph must pass the artifact's numerics probe on this CPU", False),
 }
 
+# Dev only, for tests of canary analysis: faults a process is started with (flag or env var),
+# never anything a request can ask for. Off by default.
+_DEV_FLAGS = {
+    "dev-inject-error-rate": "DEV ONLY: answer this fraction (0-1) of model requests with HTTP 500",
+    "dev-inject-latency-ms": "DEV ONLY: delay every model request by this many milliseconds",
+}
+
 
 def env_var(flag: str) -> str:
     return "TUGBOAT_" + flag.upper().replace("-", "_")
@@ -66,8 +76,7 @@ def resolve_settings(argv: Sequence[str], environ: Mapping[str, str]) -> ServeSe
     args = _parser().parse_args(argv)
     values = {}
     for flag, (_, required) in _FLAGS.items():
-        value = getattr(args, flag.replace("-", "_"))
-        value = value if value is not None else environ.get(env_var(flag)) or None
+        value = _given(args, environ, flag)
         if value is None and required:
             raise SettingsError(f"--{flag} (or {env_var(flag)}) is required")
         values[flag.replace("-", "_")] = value
@@ -84,7 +93,19 @@ def resolve_settings(argv: Sequence[str], environ: Mapping[str, str]) -> ServeSe
     values["host"] = values["host"] or "127.0.0.1"
     values["port"] = _int(values["port"] or "8080", "port", 1, 65535)
     values["inference_workers"] = _int(values["inference_workers"] or "1", "inference-workers", 1, 64)
-    return ServeSettings(**values)
+    return ServeSettings(**values, **_dev_faults(args, environ))
+
+
+def _given(args: argparse.Namespace, environ: Mapping[str, str], flag: str) -> str | None:
+    value = getattr(args, flag.replace("-", "_"))
+    return value if value is not None else environ.get(env_var(flag)) or None
+
+
+def _dev_faults(args: argparse.Namespace, environ: Mapping[str, str]) -> dict:
+    rate = _given(args, environ, "dev-inject-error-rate") or "0"
+    latency = _given(args, environ, "dev-inject-latency-ms") or "0"
+    return {"dev_inject_error_rate": _float(rate, "dev-inject-error-rate", 0.0, 1.0),
+            "dev_inject_latency_ms": _int(latency, "dev-inject-latency-ms", 0, 60_000)}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="switch every guardrail and the audit log off (benchmark baseline)")
     parser.add_argument("--graph-fallback", action="store_true",
                         help="serve the fp32 graph when --graph's fails the numerics probe here")
+    for flag, help_text in _DEV_FLAGS.items():
+        parser.add_argument(f"--{flag}", default=None, help=help_text)
     return parser
 
 
@@ -114,5 +137,15 @@ def _int(raw: str, flag: str, low: int, high: int) -> int:
     except ValueError:
         raise SettingsError(f"--{flag} (or {env_var(flag)}) must be an integer, got {raw!r}") from None
     if not low <= value <= high:
+        raise SettingsError(f"--{flag} (or {env_var(flag)}) must be from {low} to {high}, got {value}")
+    return value
+
+
+def _float(raw: str, flag: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"--{flag} (or {env_var(flag)}) must be a number, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
         raise SettingsError(f"--{flag} (or {env_var(flag)}) must be from {low} to {high}, got {value}")
     return value

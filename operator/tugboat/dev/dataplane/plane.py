@@ -1,7 +1,8 @@
 """The dev data plane as one object: local services plus the three loops, started and stopped together.
 
 Decides the order of things: services first (the loops need Ray's address and MLflow's URL),
-loops after; on stop, loops first (they stop the processes they started), services last.
+loops after, then (when asked for) Prometheus, which scrapes what the serving loop runs; on
+stop, Prometheus first, then the loops (they stop the processes they started), services last.
 Must not be imported by the operator: it is dev infrastructure, the stand-in for what a real
 cluster's nodes and KubeRay would do.
 """
@@ -13,10 +14,12 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from ..prometheus import DevPrometheus
 from .jobs import JobRunner
 from .kuberay import FakeKubeRay
 from .loop import ReconcileLoop
 from .ray_jobs import RayJobs
+from .scrape_targets import ScrapeTargetServer, serving_targets
 from .services import ServiceInfo, Services
 from .serving import ServingRunner
 
@@ -35,14 +38,19 @@ class DataPlane:
 
     ray: "start" (a private local head), "auto" (reuse RAY_ADDRESS or a running cluster) or
     None (no Ray: RayJobs are left alone). mlflow_port: 0 for a free port, None for no MLflow.
+    prometheus_port: 0 for a free port, None (the default) for no Prometheus; it scrapes the
+    serving processes this plane runs, found through its scrape target server.
     """
 
     def __init__(self, kubeconfig: str | Path, state_dir: str | Path, ray: str | None = "start",
-                 mlflow_port: int | None = 0):
+                 mlflow_port: int | None = 0, prometheus_port: int | None = None):
         self.kubeconfig = Path(kubeconfig)
         self.state_dir = Path(state_dir).resolve()
         self.services = Services(self.state_dir, ray=ray, mlflow_port=mlflow_port)
         self.loops: list[ReconcileLoop] = []
+        self.prometheus_port = prometheus_port
+        self.scrape_targets: ScrapeTargetServer | None = None
+        self.prometheus: DevPrometheus | None = None
 
     @property
     def info(self) -> ServiceInfo:
@@ -58,8 +66,8 @@ class DataPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         info = self.services.start()
         try:
-            self.loops = [JobRunner(api_client_for(self.kubeconfig), self.state_dir),
-                          ServingRunner(api_client_for(self.kubeconfig), self.state_dir)]
+            serving = ServingRunner(api_client_for(self.kubeconfig), self.state_dir)
+            self.loops = [JobRunner(api_client_for(self.kubeconfig), self.state_dir), serving]
             if info.ray_dashboard_url:
                 self.loops.append(FakeKubeRay(api_client_for(self.kubeconfig), self.state_dir,
                                               RayJobs(info.ray_dashboard_url), info.mlflow_url))
@@ -67,6 +75,8 @@ class DataPlane:
                 log.info("dataplane: no Ray cluster: RayJobs are not handled")
             for loop in self.loops:
                 loop.start()
+            if self.prometheus_port is not None:
+                self._start_prometheus(serving)
         except BaseException:
             self.stop()
             raise
@@ -74,7 +84,24 @@ class DataPlane:
                  self.state_dir)
         return self
 
+    def _start_prometheus(self, serving: ServingRunner) -> None:
+        self.scrape_targets = ScrapeTargetServer(lambda: serving_targets(serving.servers.values()))
+        self.prometheus = DevPrometheus(self.state_dir / "prometheus", self.scrape_targets.start().url,
+                                        self.prometheus_port).start()
+        self.info.prometheus_url, self.info.prometheus_pid = self.prometheus.url, self.prometheus.pid
+        self.services.write_info()
+
+    def _stop_prometheus(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
+            self.info.prometheus_url = self.info.prometheus_pid = None
+        if self.scrape_targets is not None:
+            self.scrape_targets.stop()
+            self.scrape_targets = None
+
     def stop(self) -> None:
+        self._stop_prometheus()  # first: it would only log failed scrapes of stopping pods
         for loop in self.loops:
             try:
                 loop.stop()

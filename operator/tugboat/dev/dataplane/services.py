@@ -38,10 +38,14 @@ class ServiceInfo:
     ray_address: str | None = None
     ray_pid: int | None = None
     ray_managed: bool = False
+    prometheus_url: str | None = None
+    prometheus_pid: int | None = None
 
     def to_json(self) -> dict:
         return {
             "mlflow": {"url": self.mlflow_url, "pid": self.mlflow_pid} if self.mlflow_url else None,
+            "prometheus": ({"url": self.prometheus_url, "pid": self.prometheus_pid}
+                           if self.prometheus_url else None),
             "ray": ({"dashboardUrl": self.ray_dashboard_url, "address": self.ray_address,
                      "pid": self.ray_pid, "managed": self.ray_managed}
                     if self.ray_dashboard_url else None),
@@ -87,8 +91,11 @@ class Services:
         except BaseException:
             self.stop()
             raise
-        self.services_json.write_text(json.dumps(self.info.to_json(), indent=2) + "\n")
+        self.write_info()
         return self.info
+
+    def write_info(self) -> None:
+        self.services_json.write_text(json.dumps(self.info.to_json(), indent=2) + "\n")
 
     def _start_mlflow(self, port: int) -> None:
         url = f"http://{hostproc.LOOPBACK}:{port}"
