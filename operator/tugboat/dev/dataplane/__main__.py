@@ -1,5 +1,6 @@
 """`python -m tugboat.dev.dataplane --kubeconfig K --state DIR [--ray-address auto|start|none]
-[--mlflow-port N | --no-mlflow]`: run the dev data plane until SIGTERM or Ctrl-C."""
+[--mlflow-port N | --no-mlflow] [--gateway-port N | --no-gateway]`: run the dev data plane until
+SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="start a private Ray head (default), reuse RAY_ADDRESS/a running one, or no Ray")
     p.add_argument("--mlflow-port", type=int, default=0, help="MLflow port on 127.0.0.1 (0: a free one)")
     p.add_argument("--no-mlflow", action="store_true", help="do not start an MLflow server")
+    p.add_argument("--gateway-port", type=int, default=0,
+                   help="dev gateway (nginx) port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--no-gateway", action="store_true", help="do not run the dev gateway")
     return p.parse_args(argv)
 
 
@@ -35,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     ray = None if args.ray_address == "none" else args.ray_address
     plane = DataPlane(args.kubeconfig, args.state, ray=ray,
-                      mlflow_port=None if args.no_mlflow else args.mlflow_port)
+                      mlflow_port=None if args.no_mlflow else args.mlflow_port,
+                      gateway_port=None if args.no_gateway else args.gateway_port)
     try:
         plane.start()
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback, for a CLI user
