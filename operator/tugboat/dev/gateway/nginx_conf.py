@@ -98,6 +98,9 @@ def render(routing: Routing, settings: NginxSettings) -> str:
         *(f"  {kind}_temp_path {p / 'temp' / kind};"
           for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
         "  server_tokens off;",
+        # Map keys hold socket paths and server names whole hostnames: both outgrow the defaults.
+        "  map_hash_bucket_size 256;",
+        "  server_names_hash_bucket_size 256;",
         "  proxy_connect_timeout 2s;",
         "  proxy_read_timeout 60s;",
         "  proxy_set_header Host $host;",
@@ -110,6 +113,9 @@ def render(routing: Routing, settings: NginxSettings) -> str:
         lines += ["  server {", f"    listen unix:{settings.socket(status)};", f"    return {status};", "  }"]
     for name, targets in routing.upstreams.items():
         lines += _upstream(name, targets, settings)
-    for vs in routing.servers:
+    servers = routing.servers
+    if not any(vs.hostname is None for vs in servers):  # the port always answers, 404 by default
+        servers = (VirtualServer(None, ()), *servers)
+    for vs in servers:
         lines += _server(vs, settings)
     return "\n".join([*lines, "}", ""])
