@@ -82,6 +82,7 @@ class Nginx:
                     return
             except OSError:
                 time.sleep(0.05)
+        self.stop()  # a caller whose start failed has nothing to stop
         raise NginxError(f"nginx did not listen on {hostproc.LOOPBACK}:{port} within {timeout:.0f}s")
 
     def apply(self, text: str) -> bool:
