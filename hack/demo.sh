@@ -29,11 +29,11 @@ echo "KUBECONFIG=$KUBECONFIG"
 
 stop_pid "$STATE/operator.pid"
 stop_pid "$STATE/dataplane.pid"
-rm -f "$STATE/dataplane/services.json"
+rm -f "$STATE/dataplane/services.json" "$STATE/dataplane/gateway/gateway.json"
 python -m tugboat.dev.dataplane --kubeconfig "$KUBECONFIG" --state "$STATE/dataplane" \
   >"$STATE/dataplane.log" 2>&1 &
 echo $! >"$STATE/dataplane.pid"
-echo "dev data plane starting: local Ray, MLflow and Prometheus on 127.0.0.1 (log: $STATE/dataplane.log)"
+echo "dev data plane starting: local Ray, MLflow, Prometheus and the gateway on 127.0.0.1 (log: $STATE/dataplane.log)"
 service_url() {  # service_url NAME: its URL from services.json, empty until it is up
   python -c "import json,sys; print((json.load(open(sys.argv[1])).get(sys.argv[2]) or {}).get('url', ''))" \
     "$STATE/dataplane/services.json" "$1" 2>/dev/null || true
@@ -42,6 +42,9 @@ for _ in $(seq 300); do [[ -n $(service_url prometheus) ]] && break; sleep 1; do
 MLFLOW=$(service_url mlflow)
 PROMETHEUS=$(service_url prometheus)
 echo "MLflow: $MLFLOW  Prometheus: $PROMETHEUS"
+for _ in $(seq 60); do [[ -s $STATE/dataplane/gateway/gateway.json ]] && break; sleep 1; done
+echo "gateway (nginx, Gateway tugboat-gateway/tugboat): $(python -c "import json,sys; \
+print(json.load(open(sys.argv[1]))['url'])" "$STATE/dataplane/gateway/gateway.json" 2>/dev/null || echo none)"
 
 tugboat run --mlflow-uri "$MLFLOW" --prometheus-url "$PROMETHEUS" --artifact-root "$STATE/artifacts" \
   --metrics-port 18080 --health-port 18081 >"$STATE/operator.log" 2>&1 &
@@ -71,14 +74,14 @@ kubectl get tugboat -A
 echo
 kubectl tugboat lineage -A
 echo
-# The agent's pods run on the host: the data plane maps each to a loopback port.
-PORT=$(kubectl get pods -n team-a -l tugboat.dev/workload=serve \
-  -o jsonpath='{.items[0].metadata.annotations.dev\.tugboat\.dev/loopback-port}' 2>/dev/null || true)
-if [[ -n $PORT ]]; then
-  echo "POST http://127.0.0.1:$PORT/v1/generate {\"prompt\": \"3 5 7 9\", \"maxTokens\": 3}"
-  python - "$PORT" <<'PY' || true
+# The agent's pods run on the host, each bound to its loopback pod IP and container port.
+ADDR=$(kubectl get pods -n team-a -l tugboat.dev/workload=serve -o jsonpath=\
+'{.items[0].status.podIP}:{.items[0].spec.containers[0].ports[0].containerPort}' 2>/dev/null || true)
+if [[ $ADDR == 127.* ]]; then
+  echo "POST http://$ADDR/v1/generate {\"prompt\": \"3 5 7 9\", \"maxTokens\": 3}"
+  python - "$ADDR" <<'PY' || true
 import json, sys, urllib.request
-req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/generate", method="POST",
+req = urllib.request.Request(f"http://{sys.argv[1]}/v1/generate", method="POST",
                              data=json.dumps({"prompt": "3 5 7 9", "maxTokens": 3}).encode(),
                              headers={"Content-Type": "application/json", "X-Tenant": "team-a",
                                       "X-Cost-Center": "cc-1042"})

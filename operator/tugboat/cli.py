@@ -164,5 +164,45 @@ def dev_status(name: str = typer.Option("tugboat")) -> None:
     typer.echo(f"cluster {name}: running\nexport KUBECONFIG={cluster.kubeconfig}")
 
 
+@dev.command("traffic")
+def dev_traffic(
+    url: str = typer.Option(None, help="Gateway URL (default: the demo data plane's gateway.json)"),
+    state: Path = typer.Option(None, help="Data plane state directory holding gateway/gateway.json"),
+    rate: float = typer.Option(10.0, help="Requests started per second"),
+    duration: float = typer.Option(10.0, help="Seconds to send for (0: until --count)"),
+    count: int = typer.Option(None, help="Stop after this many requests"),
+    host: str = typer.Option(None, help="Host header (for HTTPRoutes with hostnames)"),
+    tenant: str = typer.Option(None, help="X-Tenant header"),
+    cost_center: str = typer.Option(None, help="X-Cost-Center header"),
+    permission_level: str = typer.Option(None, help="X-Permission-Level header"),
+    max_tokens: int = typer.Option(3, help="maxTokens of each request"),
+    seed: int = typer.Option(1, help="Which of the task's prompt sets"),
+    concurrency: int = typer.Option(4, help="Requests in flight at most"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Send the task's prompts through the dev gateway, bounded; count what each release/track served."""
+    import json
+
+    from .dev.tools import cache_dir
+    from .dev.traffic import TrafficPlan, run_traffic
+
+    if url is None:
+        found = (state or cache_dir() / "demo" / "dataplane") / "gateway" / "gateway.json"
+        if not found.is_file():
+            typer.echo(f"no --url and no {found}: is the dev data plane running with its gateway?", err=True)
+            raise typer.Exit(2)
+        url = json.loads(found.read_text())["url"]
+    headers = {k: v for k, v in (("X-Tenant", tenant), ("X-Cost-Center", cost_center),
+                                 ("X-Permission-Level", permission_level)) if v}
+    try:
+        plan = TrafficPlan(url=url, rate=rate, duration=duration or None, count=count, host=host,
+                           headers=headers, max_tokens=max_tokens, seed=seed, concurrency=concurrency)
+    except ValueError as exc:  # NotLoopback among them
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    report = run_traffic(plan)
+    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.summary())
+
+
 def main() -> None:  # pragma: no cover - console script entry
     sys.exit(app())

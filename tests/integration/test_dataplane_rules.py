@@ -10,9 +10,10 @@ import pytest
 from tugboat.dev.dataplane.podspec import (
     PodSpecError,
     container_argv,
+    container_port,
     expand_vars,
     rewrite_paths,
-    with_loopback_listen,
+    with_listen,
 )
 from tugboat.dev.dataplane.raycluster import cluster_name_for, desired_pods, summarize_cluster, worker_count
 from tugboat.dev.dataplane.rayjob_status import Action, Observed, RayInfo, decide
@@ -51,10 +52,16 @@ def test_container_argv_expands_vars_and_uses_the_venv_python():
         container_argv({"name": "c", "args": ["x"]}, {}, {}, "/venv/bin/python")
 
 
-def test_serving_argv_gets_our_loopback_port_and_host():
-    argv = ["python", "-m", "serve", "--port", "8080", "--host=0.0.0.0", "--model", "/m"]
-    assert with_loopback_listen(argv, 4242) == ["python", "-m", "serve", "--model", "/m",
-                                                "--port", "4242", "--host", "127.0.0.1"]
+def test_serving_argv_listens_on_the_pod_ip_and_its_container_port():
+    argv = ["python", "-m", "serve", "--port", "9999", "--host=0.0.0.0", "--model", "/m"]
+    assert with_listen(argv, "127.7.0.3", 8080) == ["python", "-m", "serve", "--model", "/m",
+                                                    "--port", "8080", "--host", "127.7.0.3"]
+    ports = [{"name": "metrics", "containerPort": 9090}, {"name": "http", "containerPort": 8080},
+             {"name": "dns", "containerPort": 53, "protocol": "UDP"}]
+    assert container_port({"name": "c", "ports": ports}) == 8080
+    assert container_port({"name": "c", "ports": ports[:1]}) == 9090
+    with pytest.raises(PodSpecError, match="declares no TCP containerPort"):
+        container_port({"name": "c", "ports": ports[2:]})
 
 
 def test_worker_counts_and_names_follow_kuberay():

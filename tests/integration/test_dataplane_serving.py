@@ -1,4 +1,5 @@
-"""The dev data plane runs serving pods on loopback ports and makes them Ready only when they are."""
+"""The dev data plane runs serving pods on their loopback pod IPs and container ports and makes
+them Ready only when they answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import host_dataplane
 from tests.integration.helpers import wait_for
-from tugboat.dev.dataplane.serving import PORT_ANNOTATION
+from tugboat.dev.loopback import is_loopback
 
 NS = "dp-serve"
 pytestmark = pytest.mark.timeout(180)
@@ -47,8 +48,9 @@ def deployment(go_file: str) -> dict:
             "metadata": {"labels": labels},
             "spec": {"containers": [{
                 "name": "server", "image": "tugboat/serve:dev", "command": ["python", "-c", SERVER],
-                # --port/--host are the cluster's; the data plane swaps in a loopback port.
-                "args": ["--port", "8080", "--host", "0.0.0.0", "--go", go_file],
+                # --port/--host are the cluster's; the data plane binds the pod IP and containerPort.
+                "args": ["--port", "9999", "--host", "0.0.0.0", "--go", go_file],
+                "ports": [{"name": "http", "containerPort": 8080}],
                 "env": [{"name": "WHO", "value": "tiny-llm"}],
                 "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}}}]}}},
     }
@@ -68,19 +70,20 @@ def ready(pod: dict) -> str | None:
     return {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or []}.get("Ready")
 
 
-def test_serving_pod_gets_a_loopback_port_and_becomes_ready_only_when_it_answers(plane, kube, tmp_path):
+def _entry(plane, key: str) -> dict | None:
+    return json.loads(plane.endpoints_json.read_text()).get(key) if plane.endpoints_json.exists() else None
+
+
+def test_serving_pod_binds_its_loopback_pod_ip_and_becomes_ready_only_when_it_answers(plane, kube, tmp_path):
     go = tmp_path / "go"
     t0 = time.monotonic()
     kube.apply(deployment(str(go)))
-    def annotated():
-        pod = serving_pod(kube)
-        return pod if pod and PORT_ANNOTATION in (pod["metadata"].get("annotations") or {}) else None
-    pod = wait_for(annotated, timeout=60, what="loopback port annotation")
-    port = int(pod["metadata"]["annotations"][PORT_ANNOTATION])
-    name = pod["metadata"]["name"]
-    endpoints = json.loads(plane.endpoints_json.read_text())
-    entry = endpoints[f"{NS}/{name}"]
-    assert entry["port"] == port and entry["service"] == "tiny-llm"
+    pod = wait_for(lambda: (p := serving_pod(kube)) and (p.get("status") or {}).get("podIP") and p,
+                   timeout=60, what="a pod IP")
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    assert is_loopback(ip) and not ip.startswith("127.0."), ip  # kwok's pod CIDR of this cluster
+    entry = wait_for(lambda: _entry(plane, f"{NS}/{name}"), timeout=60, what="the data plane runs the pod")
+    assert (entry["ip"], entry["port"], entry["service"]) == (ip, 8080, "tiny-llm")
     os.kill(entry["pid"], 0)  # the process is alive
 
     time.sleep(2)  # several probe passes: a process that does not answer stays unready
@@ -93,7 +96,7 @@ def test_serving_pod_gets_a_loopback_port_and_becomes_ready_only_when_it_answers
              what="Deployment available")
     print(f"serving Deployment apply -> Available {time.monotonic() - t0:.1f}s (incl. 2s held unready)")
     assert ready(serving_pod(kube)) == "True"
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://{ip}:8080/hello", timeout=5) as resp:
         assert resp.read() == b"hello from tiny-llm"
 
     kube.delete("apps/v1", "Deployment", "tiny-llm", NS)

@@ -35,6 +35,7 @@ def test_pods_opting_out_are_left_out_and_the_order_is_stable():
 @dataclass
 class FakeServer:  # the fields of serving.Server that discovery reads
     pod: dict
+    ip: str  # the pod's loopback IP the process binds
     port: int
     proc: subprocess.Popen | None
 
@@ -45,12 +46,13 @@ def test_only_live_serving_processes_are_targets():
     dead.wait()
     pod = lambda name: {"metadata": {"namespace": "ns", "name": name, "labels": POD_LABELS}}  # noqa: E731
     try:
-        targets = serving_targets([FakeServer(pod("up"), 4001, live), FakeServer(pod("crashed"), 4002, dead),
-                                   FakeServer(pod("starting"), 4003, None)])
+        targets = serving_targets([FakeServer(pod("up"), "127.42.7.3", 8080, live),
+                                   FakeServer(pod("crashed"), "127.42.7.4", 8080, dead),
+                                   FakeServer(pod("starting"), "127.42.7.5", 8080, None)])
     finally:
         live.kill()
         live.wait()
-    assert [(t.pod, t.address) for t in targets] == [("up", "127.0.0.1:4001")]
+    assert [(t.pod, t.address) for t in targets] == [("up", "127.42.7.3:8080")]
 
 
 def test_the_server_answers_the_current_targets_on_loopback():

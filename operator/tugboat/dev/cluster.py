@@ -6,6 +6,7 @@ hack/build-tools.sh; kwok simulates the nodes of a CPU pool and a GPU pool and p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -23,8 +24,18 @@ from .tools import KUBE_VERSION, bin_dir, cache_dir, thirdparty_crds_dir, tool
 PEERING = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "tugboat"}}
 
 
-def _config(workdir: Path) -> list[dict]:
-    """kwokctl's configuration documents: options, then the Stages kwok plays (dev/stages.py)."""
+def pod_cidr(cluster_name: str) -> str:
+    """Where kwok takes pod IPs from: a /24 inside 127.0.0.0/8 (all loopback on Linux), so serving
+    processes bind their pod IP and EndpointSlices point at this machine, never at kwok's default
+    10.0.0.0/24. Derived from the name, so clusters side by side (tests, the demo) hand out
+    different addresses; 127.0.x and 127.1.x stay free (127.0.0.1 and the node IPs)."""
+    digest = hashlib.sha256(cluster_name.encode()).digest()
+    return f"127.{2 + digest[0] % 253}.{digest[1]}.0/24"
+
+
+def _config(workdir: Path, cluster_name: str) -> list[dict]:
+    """kwokctl's configuration documents: options, kwok's pod CIDR, then the Stages kwok plays
+    (dev/stages.py)."""
     b = {t: tool(t) for t in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
                               "kubectl", "kwok", "etcd", "etcdctl")}
     options = {
@@ -49,9 +60,18 @@ def _config(workdir: Path) -> list[dict]:
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
         ],
     }
+    # kwokctl hands this document to the kwok controller (its --cidr default, for every node
+    # without a spec.podCIDR of its own). kwokctl v0.8.0 copies it without applying its defaults,
+    # and a zero parallelism stops kwok ("node leases parallelism must be greater than 0"), so
+    # kwok's own defaults (SetObjectDefaults_KwokConfiguration) are spelled out.
+    kwok = {"kind": "KwokConfiguration", "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "options": {"cidr": pod_cidr(cluster_name), "enableDebuggingHandlers": True,
+                        "enableProfilingHandler": True, "enablePodsOnNodeSyncListPager": True,
+                        "podPlayStageParallelism": 4, "nodePlayStageParallelism": 4,
+                        "nodeLeaseParallelism": 4, "podsOnNodeSyncParallelism": 1}}
     # Supplying Stages replaces all of kwokctl's defaults (nodes included): ours keep Jobs of
     # Tugboat workloads and serving pods for the dev data plane to run for real.
-    return [options, *build_stages()]
+    return [options, kwok, *build_stages()]
 
 
 class DevCluster:
@@ -94,7 +114,7 @@ class DevCluster:
         else:
             self.workdir.mkdir(parents=True, exist_ok=True)
             cfg = self.workdir / f"{self.name}.kwokctl.yaml"
-            cfg.write_text(yaml.safe_dump_all(_config(self.workdir), sort_keys=False))
+            cfg.write_text(yaml.safe_dump_all(_config(self.workdir, self.name), sort_keys=False))
             log(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
             started = time.monotonic()
             out = self._kwokctl("--config", str(cfg), "create", "cluster", "--kubeconfig", "",

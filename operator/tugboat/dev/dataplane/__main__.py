@@ -1,6 +1,6 @@
 """`python -m tugboat.dev.dataplane --kubeconfig K --state DIR [--ray-address auto|start|none]
-[--mlflow-port N | --no-mlflow] [--prometheus-port N | --no-prometheus]`: run the dev data
-plane until SIGTERM or Ctrl-C."""
+[--mlflow-port N | --no-mlflow] [--prometheus-port N | --no-prometheus]
+[--gateway-port N | --no-gateway]`: run the dev data plane until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prometheus-port", type=int, default=0,
                    help="Prometheus port on 127.0.0.1, scraping the serving pods (0: a free one)")
     p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    p.add_argument("--gateway-port", type=int, default=0,
+                   help="dev gateway (nginx) port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--no-gateway", action="store_true", help="do not run the dev gateway")
     return p.parse_args(argv)
 
 
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ray = None if args.ray_address == "none" else args.ray_address
     plane = DataPlane(args.kubeconfig, args.state, ray=ray,
                       mlflow_port=None if args.no_mlflow else args.mlflow_port,
-                      prometheus_port=None if args.no_prometheus else args.prometheus_port)
+                      prometheus_port=None if args.no_prometheus else args.prometheus_port,
+                      gateway_port=None if args.no_gateway else args.gateway_port)
     try:
         plane.start()
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback, for a CLI user

@@ -2,7 +2,8 @@
 
 Decides how a child is isolated (its own session, so it and its children can be stopped together
 by its process-group id) and how it is stopped (SIGTERM, then SIGKILL after a grace period).
-Must never signal a process it did not start, and never bind or probe anything but 127.0.0.1.
+Must never signal a process it did not start, and never bind or probe anything outside
+127.0.0.0/8 (its own services use 127.0.0.1; serving pods their loopback pod IPs).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+from ..loopback import require_loopback_url
 
 LOOPBACK = "127.0.0.1"
 
@@ -90,9 +93,8 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
-    """True when GET `url` answers 2xx. Only loopback URLs are ever probed."""
-    if not url.startswith(f"http://{LOOPBACK}:"):
-        raise ValueError(f"refusing to probe {url}: the dev data plane only talks to {LOOPBACK}")
+    """True when GET `url` answers 2xx. Only loopback URLs are ever probed (NotLoopback else)."""
+    require_loopback_url(url, "a probe")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300

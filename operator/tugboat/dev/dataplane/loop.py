@@ -23,7 +23,8 @@ WATCH_SECONDS = 30  # server-side watch timeout; a fresh watch then starts
 
 @dataclass(frozen=True)
 class WatchTarget:
-    """A collection to watch: core pods or a custom resource, cluster-wide."""
+    """A collection to watch: core pods, services, namespaces, EndpointSlices or a custom
+    resource, cluster-wide."""
 
     plural: str
     group: str = ""
@@ -103,9 +104,13 @@ class ReconcileLoop:
             api = client.CustomObjectsApi(self.api_client)
             return watch.Watch().stream(api.list_cluster_custom_object, target.group, target.version,
                                         target.plural, **kw)
-        if target.plural != "pods":
-            raise ValueError(f"core watch of {target.plural!r} is not supported (only pods)")
-        return watch.Watch().stream(client.CoreV1Api(self.api_client).list_pod_for_all_namespaces, **kw)
+        core, discovery = client.CoreV1Api(self.api_client), client.DiscoveryV1Api(self.api_client)
+        lists = {"pods": core.list_pod_for_all_namespaces, "services": core.list_service_for_all_namespaces,
+                 "namespaces": core.list_namespace,
+                 "endpointslices": discovery.list_endpoint_slice_for_all_namespaces}
+        if target.plural not in lists:
+            raise ValueError(f"watch of {target.plural!r} is not supported (only {', '.join(lists)})")
+        return watch.Watch().stream(lists[target.plural], **kw)
 
     def _watch(self, target: WatchTarget) -> None:
         while not self._stopping.is_set():

@@ -40,13 +40,17 @@ class DataPlane:
     None (no Ray: RayJobs are left alone). mlflow_port: 0 for a free port, None for no MLflow.
     prometheus_port: 0 for a free port, None (the default) for no Prometheus; it scrapes the
     serving processes this plane runs, found through its scrape target server.
+    gateway_port: the dev gateway (nginx, tugboat.dev.gateway) on 127.0.0.1 there, 0 for a free
+    port, None for none.
     """
 
     def __init__(self, kubeconfig: str | Path, state_dir: str | Path, ray: str | None = "start",
-                 mlflow_port: int | None = 0, prometheus_port: int | None = None):
+                 mlflow_port: int | None = 0, prometheus_port: int | None = None,
+                 gateway_port: int | None = None):
         self.kubeconfig = Path(kubeconfig)
         self.state_dir = Path(state_dir).resolve()
         self.services = Services(self.state_dir, ray=ray, mlflow_port=mlflow_port)
+        self.gateway_port = gateway_port
         self.loops: list[ReconcileLoop] = []
         self.prometheus_port = prometheus_port
         self.scrape_targets: ScrapeTargetServer | None = None
@@ -73,6 +77,12 @@ class DataPlane:
                                               RayJobs(info.ray_dashboard_url), info.mlflow_url))
             else:
                 log.info("dataplane: no Ray cluster: RayJobs are not handled")
+            if self.gateway_port is not None:
+                # Imported here: the gateway builds on this package's loop and process helpers.
+                from ..gateway.controller import DEFAULT_GATEWAY, DevGateway
+
+                self.loops.append(DevGateway(api_client_for(self.kubeconfig), self.state_dir / "gateway",
+                                             self.gateway_port, gateway=DEFAULT_GATEWAY))
             for loop in self.loops:
                 loop.start()
             if self.prometheus_port is not None:

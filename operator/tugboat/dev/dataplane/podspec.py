@@ -3,7 +3,8 @@
 Decides what a kubelet and an image would otherwise decide: the argv (command + args, with
 Kubernetes' `$(VAR)` expansion), which `python` runs it (this venv's), and where the container's
 mount paths live on the host (every path under a mountPath is rewritten to the materialized
-directory). Must not touch the file system, the cluster or the environment.
+directory), and where it listens (its pod IP and container port). Must not touch the file
+system, the cluster or the environment.
 """
 
 from __future__ import annotations
@@ -69,8 +70,19 @@ def container_env(values: Mapping[str, str], mounts: Mapping[str, str]) -> dict[
     return out
 
 
-def with_loopback_listen(argv: list[str], port: int, host: str = "127.0.0.1") -> list[str]:
-    """Drop any --port/--host the container gives and append ours."""
+def container_port(container: Mapping) -> int:
+    """The port a container serves on: its TCP port named `http`, else its first TCP port.
+    The host process binds it on the pod's own IP, as a container would inside its pod."""
+    ports = [p for p in container.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
+    if not ports:
+        raise PodSpecError(f"container {container.get('name')!r} declares no TCP containerPort: "
+                           "the dev data plane binds the pod IP on that port")
+    chosen = next((p for p in ports if p.get("name") == "http"), ports[0])
+    return int(chosen["containerPort"])
+
+
+def with_listen(argv: list[str], host: str, port: int) -> list[str]:
+    """Drop any --port/--host the container gives and append the pod IP and its container port."""
     out: list[str] = []
     skip = False
     for arg in argv:

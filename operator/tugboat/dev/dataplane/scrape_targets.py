@@ -60,7 +60,7 @@ def serving_targets(servers: Iterable) -> list[ScrapeTarget]:
         if server.proc is None or server.proc.poll() is not None:
             continue  # crashed or not started: nothing listens there now
         meta = server.pod["metadata"]
-        targets.append(ScrapeTarget(f"{LOOPBACK}:{server.port}", meta["namespace"], meta["name"],
+        targets.append(ScrapeTarget(f"{server.ip}:{server.port}", meta["namespace"], meta["name"],
                                     meta.get("labels") or {}, meta.get("annotations") or {}))
     return targets
 

@@ -1,13 +1,17 @@
-"""Runs serving pods (label `tugboat.dev/workload=serve`) as long-lived processes on loopback ports.
+"""Runs serving pods (label `tugboat.dev/workload=serve`) as long-lived processes on their pod IPs.
 
-Decides, per pod: a free 127.0.0.1 port (the container's --port/--host are replaced), the
-process (command+args, env, materialized volumes), readiness (Ready follows GET <readiness path,
-default /readyz> answering 200, probed every pass, as a kubelet's readiness probe), restarts
-after a crash with a doubling back-off (CrashLoopBackOff meanwhile), and the end of the process
-when the pod is deleted. The mapping is published in DIR/endpoints.json
-({"<ns>/<pod>": {"port", "pid", "service"}}) and as the pod annotation
-`dev.tugboat.dev/loopback-port`: tests and the demo send traffic there.
-Must never send traffic to a Service's cluster IP or a pod IP, only to its own loopback ports.
+Decides, per pod: where it listens (its pod IP, which the dev cluster's kwok hands out inside
+127.0.0.0/8, and its container port: the container's --port/--host are replaced, as a container
+would bind inside its own network namespace), the process (command+args, env, materialized
+volumes), readiness (Ready follows GET <readiness path, default /readyz> answering 200, probed
+every pass, as a kubelet's readiness probe), restarts after a crash with a doubling back-off
+(CrashLoopBackOff meanwhile), and the end of the process when the pod is deleted. So a pod's
+status.podIP and container port answer, and the gateway, Prometheus and tests reach pods there
+(not through EndpointSlices: the API server refuses loopback addresses in them). The mapping is
+also published in DIR/endpoints.json
+({"<ns>/<pod>": {"ip", "port", "pid", "service"}}).
+A pod whose IP is not a loopback address is refused (its status says why), never bound or probed.
+Must never send traffic to a Service's cluster IP or to a pod IP outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from ..loopback import NotLoopback, require_loopback
 from ..stages import SERVE_WORKLOAD, WORKLOAD_LABEL
 from . import hostproc
 from .loop import ReconcileLoop, WatchTarget
@@ -31,13 +36,13 @@ from .podspec import (
     PodSpecError,
     container_argv,
     container_env,
+    container_port,
     main_container,
     readiness_path,
-    with_loopback_listen,
+    with_listen,
 )
 from .podstatus import rfc3339, serving_status, unstartable_status
 
-PORT_ANNOTATION = "dev.tugboat.dev/loopback-port"
 SERVE_SELECTOR = f"{WORKLOAD_LABEL}={SERVE_WORKLOAD}"
 MAX_BACKOFF = 60.0
 
@@ -45,6 +50,7 @@ MAX_BACKOFF = 60.0
 @dataclass
 class Server:
     pod: dict
+    ip: str
     port: int
     argv: list[str]
     env: dict
@@ -120,21 +126,23 @@ class ServingRunner(ReconcileLoop):
     def _prepare(self, pod: dict) -> bool:
         meta, ns = pod["metadata"], pod["metadata"]["namespace"]
         container = main_container(pod["spec"])
-        port = hostproc.free_port()
+        pod_ip = (pod.get("status") or {}).get("podIP")
+        if not pod_ip:
+            return False  # kwok writes it with Running; a later pass sees it
         try:  # a MaterializeError (a ConfigMap not there yet) propagates and is retried
+            ip = require_loopback(pod_ip, "a serving pod's IP")
+            port = container_port(container)
             mounts = self.volumes.mounts(ns, meta["name"], pod["spec"], container)
             env = container_env(resolve_env(self.kube, ns, meta, container), mounts)
-            argv = with_loopback_listen(container_argv(container, env, mounts, sys.executable), port)
-        except PodSpecError as exc:
+            argv = with_listen(container_argv(container, env, mounts, sys.executable), ip, port)
+        except (PodSpecError, NotLoopback) as exc:
             status = unstartable_status(pod, str(exc), rfc3339(datetime.now(UTC)))
             self.kube.patch_status("v1", "Pod", meta["name"], ns, status)
             self.unrunnable.add(meta["uid"])
-            self.log.info("serving: pod %s cannot run: %s", _key(pod), exc)
+            self.log.warning("serving: pod %s cannot run: %s", _key(pod), exc)
             return False
-        server = Server(pod, port, argv, env, work_dir(self.state_dir, ns, meta["name"]),
+        server = Server(pod, ip, port, argv, env, work_dir(self.state_dir, ns, meta["name"]),
                         self.state_dir / "logs" / f"{ns}_{meta['name']}.log")
-        self.kube.patch("v1", "Pod", meta["name"], ns,
-                        {"metadata": {"annotations": {PORT_ANNOTATION: str(port)}}})
         self.servers[meta["uid"]] = server
         self._launch(server)
         return True
@@ -143,7 +151,7 @@ class ServingRunner(ReconcileLoop):
         server.proc = hostproc.start(server.argv, server.log_path, hostproc.base_env(server.env),
                                      cwd=server.cwd, append=server.restarts > 0)
         server.started_at, server.crashed, server.ready = rfc3339(datetime.now(UTC)), None, False
-        self.log.info("serving: pod %s on 127.0.0.1:%d pid %d%s: %s", _key(server.pod), server.port,
+        self.log.info("serving: pod %s on %s:%d pid %d%s: %s", _key(server.pod), server.ip, server.port,
                       server.proc.pid, f" (restart {server.restarts})" if server.restarts else "",
                       hostproc.describe(server.argv))
 
@@ -162,7 +170,7 @@ class ServingRunner(ReconcileLoop):
             self._launch(server)
             changed = True  # a new pid for endpoints.json
         if server.crashed is None:
-            url = f"http://{hostproc.LOOPBACK}:{server.port}{readiness_path(main_container(server.pod['spec']))}"
+            url = f"http://{server.ip}:{server.port}{readiness_path(main_container(server.pod['spec']))}"
             ready = hostproc.http_ok(url)
             if ready != server.ready:
                 self.log.info("serving: pod %s %s", _key(server.pod), "Ready" if ready else "not Ready")
@@ -197,7 +205,7 @@ class ServingRunner(ReconcileLoop):
         del self.servers[uid]
 
     def _write_endpoints(self) -> None:
-        data = {_key(s.pod): {"port": s.port, "pid": s.proc.pid if s.proc else None,
+        data = {_key(s.pod): {"ip": s.ip, "port": s.port, "pid": s.proc.pid if s.proc else None,
                               "service": _service_of(s.pod)}
                 for s in self.servers.values()}
         tmp = self.endpoints_json.with_suffix(f".json.{os.getpid()}.tmp")
