@@ -203,6 +203,8 @@ class _Pass:
             else:
                 self.tell("Normal", Reason.STEP_STARTED, p.message, p)
             return p
+        if wait.kind == "started":
+            return p  # entered on this pass: its message is the one `enter` wrote
         if wait.kind == "person":
             if p.state != TargetState.PAUSED:
                 self.tell("Normal", Reason.WAITING_FOR_PROMOTE, f"step {p.step}: {wait.message}", p)
