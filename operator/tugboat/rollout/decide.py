@@ -243,9 +243,11 @@ class _Pass:
             if self.verdict.phase == RolloutPhase.PROMOTED:
                 self.tell("Normal", self.verdict.reason, self.verdict.message)
         v = self.verdict
+        summary = _summary(self.plans, self._active_wave())
+        if v.phase == RolloutPhase.ROLLED_BACK:
+            summary |= {"wave": self.old.wave, "step": self.old.step}  # where it stood when it broke
         self.status = self.status.model_copy(update={
-            "phase": v.phase, "reason": v.reason, "message": v.message, "targets": self.plans,
-            **_summary(self.plans, self._active_wave())})
+            "phase": v.phase, "reason": v.reason, "message": v.message, "targets": self.plans, **summary})
         return Decision(status=self.status, verdict=v, conditions=_conditions(v, self.plans),
                         events=tuple(self.events), target_events=tuple(self.target_events),
                         requeue_after=requeue_after(self.spec, self.status, self.now))

@@ -95,6 +95,7 @@ def test_breach_in_a_later_wave_rolls_back_everywhere_at_once(now):
     assert warned == {("agent-a", "Warning"), ("agent-b", "Warning")}
     assert any(e.type == "Warning" and "agent-b" in e.message for e in bad.events)
     assert bad.requeue_after is None
+    assert (bad.status.wave, bad.status.step, bad.status.weight) == (1, 1, 0)  # where it broke
     # Finished: later passes change nothing, whatever they are shown.
     again = decide(SPEC, [A, B], bad.status, later(t, 60), [obs(B, later(t, 60))])
     assert again.status == bad.status and again.events == ()
