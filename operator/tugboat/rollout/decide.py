@@ -42,6 +42,7 @@ from .steps import enter, waiting_for
 DONE = (TargetState.PROMOTED, TargetState.ROLLED_BACK)
 TERMINAL = (RolloutPhase.PROMOTED, RolloutPhase.ROLLED_BACK)
 PAUSED_MESSAGE = "paused by a person (kubectl tugboat pause)"
+_REASONS = {r.value for r in Reason}
 _SEVERITY = {Verdict.PASS: 0, Verdict.INCONCLUSIVE: 1, Verdict.ERROR: 2, Verdict.FAIL: 3}
 
 
@@ -128,7 +129,7 @@ class _Pass:
         for o in observations:
             by_target[o.key].append(o)
         by_name = {c.name: c for c in self.checks}
-        failed_before = _failed(self.plans)
+        snapshot_taken = any(p.exposure_at_first_failure is not None for p in self.plans)
         out = []
         for p in self.plans:
             obs = by_target.get((p.namespace, p.name), [])
@@ -136,7 +137,7 @@ class _Pass:
                 p = record(p, self.checks, [(o, measurement(by_name[o.check], o)) for o in obs
                                             if o.check in by_name])
             out.append(p)
-        if not failed_before and _failed(out):
+        if not snapshot_taken and _failed(out):
             # What the canary serves from here on is served while breaching.
             out = [p.model_copy(update={"exposure_at_first_failure": p.exposure}) for p in out]
         self.plans = out
@@ -254,8 +255,8 @@ class _Pass:
 
     def unchanged(self) -> Decision:
         s = self.status
-        v = RolloutVerdict(s.phase, Reason(s.reason) if s.reason else Reason.ROLLOUT_PROGRESSING,
-                           s.message or "", s.breach)
+        reason = Reason(s.reason) if s.reason in _REASONS else Reason.RECONCILED
+        v = RolloutVerdict(s.phase, reason, s.message or "", s.breach)
         return Decision(status=s, verdict=v, conditions=_conditions(v, list(s.targets)),
                         events=tuple(self.events), target_events=tuple(self.target_events))
 
