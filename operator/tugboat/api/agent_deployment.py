@@ -103,6 +103,26 @@ class GraphSpec(WireModel):
                                   "fails the probe on the node (false: such a pod does not become ready)")
 
 
+class GatewayRef(WireModel):
+    """A Gateway API parentRef: the Gateway (and listener) the deployment's HTTPRoute attaches to."""
+
+    name: Name
+    namespace: Name | None = Field(default=None, description="Default: the AgentDeployment's")
+    section_name: Name | None = Field(default=None, description="Listener of the Gateway")
+
+
+class TrafficSpec(WireModel):
+    """How canary traffic is split for this deployment."""
+
+    # Here, not on the ModelRelease: one release reaches many tenants, each with a route of its own.
+
+    gateway_ref: GatewayRef | None = Field(
+        default=None, description="Weight an HTTPRoute attached to this Gateway; "
+        "without it traffic moves by replica ratio behind one Service")
+    http_route: Name | None = Field(default=None, description="Name of the HTTPRoute the operator "
+                                    "builds (and owns); default: the AgentDeployment's name")
+
+
 class AgentDeploymentSpec(WireModel):
     model_line: Name
     release: Name | None = Field(default=None, description="Pin a release of the model line")
@@ -112,6 +132,7 @@ class AgentDeploymentSpec(WireModel):
     node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63)
     guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec)
     graph: GraphSpec = Field(default_factory=GraphSpec)
+    traffic: TrafficSpec = Field(default_factory=TrafficSpec)
 
 
 class GraphStatus(WireModel):

@@ -31,7 +31,10 @@ class TokenBudget(WireModel):
 
 class RolloutPlacement(WireModel):
     wave: int = Field(default=0, ge=0, le=100, description="Canary wave; lower waves get releases first")
-    pinned_release: Name | None = Field(default=None, description="Stay on this release")
+    max_canary_weight: int = Field(default=100, ge=0, le=100,
+                                   description="Highest canary weight of any step for this tenant")
+    pinned_release: Name | None = Field(default=None, description="Stay on this release: no "
+                                        "rollout of its model line reaches this tenant")
 
 
 class DeletionPolicy(StrEnum):

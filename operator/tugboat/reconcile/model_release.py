@@ -60,7 +60,7 @@ def graphs_from_report(report: dict, files: set[str]) -> tuple[GraphReport, ...]
         out.append(GraphReport(name=name, file=entry["file"], published=published,
                                top1_agreement=_round(entry.get("top1Agreement")),
                                probe_top1_agreement=_round(entry.get("probeTop1Agreement")),
-                               max_abs_error=_round(entry.get("maxAbsError"), 6),
+                               max_abs_error=_significant(entry.get("maxAbsError")),
                                reason=None if published
                                else entry.get("reason") or "not in the signed artifact"))
     return tuple(out)
@@ -68,6 +68,10 @@ def graphs_from_report(report: dict, files: set[str]) -> tuple[GraphReport, ...]
 
 def _round(value, digits: int = 4):
     return round(value, digits) if isinstance(value, int | float) else None
+
+
+def _significant(value):
+    return float(f"{value:.3g}") if isinstance(value, int | float) else None
 
 
 @dataclass(frozen=True)
