@@ -57,6 +57,7 @@ class Reason(StrEnum):
     SERVING = "Serving"
     SCALED_TO_ZERO = "ScaledToZero"
     REPLICA_FAILURE = "ReplicaFailure"
+    ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
     # Rollout (ModelRelease canary; also Events on the AgentDeployments it reaches)
     NO_TARGETS = "NoTargets"
     FIRST_RELEASE = "FirstRelease"

@@ -41,7 +41,11 @@ def ctx(**overrides) -> ServingContext:
 
 
 def objects(s=None, c=None) -> dict[str, dict]:
-    return {o["kind"]: o for o in build_serving_objects(s or spec(), c or ctx())}
+    """The first object of each kind: the Service over both tracks, the stable Deployment."""
+    out: dict[str, dict] = {}
+    for o in build_serving_objects(s or spec(), c or ctx()):
+        out.setdefault(o["kind"], o)
+    return out
 
 
 def pod(s=None, c=None) -> dict:

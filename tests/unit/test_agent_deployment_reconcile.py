@@ -13,12 +13,12 @@ from tugboat.reconcile.agent_deployment import (
     DeploymentView,
     Observed,
     ReleaseView,
-    choose_release,
     decide,
     summarize_deployment,
     summarize_release,
 )
 from tugboat.reconcile.outcome import Meta
+from tugboat.reconcile.release_tracks import tracks_for
 from tugboat.reconcile.tenancy import TenantView
 
 META = Meta("arith-agent", "team-a", "uid-agd", 2)
@@ -52,11 +52,11 @@ def conds(status) -> dict[str, tuple[str, str]]:
 
 
 def pick(releases, **spec):
-    chosen, why = choose_release(AgentDeploymentSpec.model_validate(SPEC | spec), TENANT, tuple(releases))
-    return (chosen.name if chosen else None), why
+    tracks = tracks_for(AgentDeploymentSpec.model_validate(SPEC | spec), TENANT, tuple(releases), None)
+    return (tracks.stable.name, "") if tracks.stable else (None, tracks.message)
 
 
-def test_newest_ready_or_promoted_verified_release_wins():
+def test_without_rollouts_or_anything_stable_the_newest_ready_or_promoted_verified_release_wins():
     releases = [release("v1", "2026-01-01T00:00:00Z"),
                 release("v2", "2026-02-01T00:00:00Z", phase="Promoted"),
                 release("v3", "2026-03-01T00:00:00Z", phase="RollingOut"),
@@ -77,9 +77,9 @@ def test_tenant_pin_applies_to_its_own_model_line_only():
         update={"rollout": TENANT.spec.rollout.model_copy(update={"pinned_release": "v1"})}))
     releases = (release("v1"), release("v2", "2026-02-01T00:00:00Z"))
     spec = AgentDeploymentSpec.model_validate(SPEC)
-    assert choose_release(spec, pinned, releases)[0].name == "v1"
+    assert tracks_for(spec, pinned, releases, None).stable.name == "v1"
     other_line = (release("v1", line="other"), release("v2", "2026-02-01T00:00:00Z"))
-    assert choose_release(spec, pinned, other_line)[0].name == "v2"
+    assert tracks_for(spec, pinned, other_line, None).stable.name == "v2"
 
 
 def test_no_verified_release_waits_and_creates_nothing(now):
@@ -121,12 +121,14 @@ def test_only_artifacts_the_pods_can_see_are_served(now, uri, pvc, servable):
 def test_first_pass_desires_every_serving_object_and_reports_the_endpoint(now):
     out = decide(observed(), now)
     assert [o["kind"] for o in out.children] == [
-        "ServiceAccount", "ConfigMap", "ConfigMap", "Service", "NetworkPolicy", "PodDisruptionBudget",
-        "Deployment"]
+        "ServiceAccount", "ConfigMap", "ConfigMap", "Service", "Service", "Service", "NetworkPolicy",
+        "PodDisruptionBudget", "Deployment"]
     assert out.status.phase == "Deploying"
     assert conds(out.status)["Progressing"] == ("True", "Deploying")
     assert out.status.release == "v1" and out.status.release_digest == DIGEST
     assert out.status.endpoint == f"http://{serving_name('arith-agent')}.team-a.svc.cluster.local"
+    assert (out.status.stable_release, out.status.canary_release, out.status.traffic) == (
+        "v1", None, "ReplicaRatio")
     deployment_obj = out.children[-1]
     assert "--artifact" in (args := deployment_obj["spec"]["template"]["spec"]["containers"][0]["args"])
     assert args[args.index("--artifact") + 1] == "/art/v1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -121,6 +122,8 @@ class TrafficSpec(WireModel):
         "without it traffic moves by replica ratio behind one Service")
     http_route: Name | None = Field(default=None, description="Name of the HTTPRoute the operator "
                                     "builds (and owns); default: the AgentDeployment's name")
+    hostnames: list[str] = Field(default_factory=list, max_length=16, description="Hostnames of the "
+                                 "HTTPRoute; empty: every hostname the listener serves")
 
 
 class AgentDeploymentSpec(WireModel):
@@ -142,18 +145,45 @@ class GraphStatus(WireModel):
     message: str | None = None
 
 
+class TrafficMode(StrEnum):
+    GATEWAY = "Gateway"            # weights of an HTTPRoute's backendRefs
+    REPLICA_RATIO = "ReplicaRatio"  # no Gateway API: both tracks' pods behind one Service
+
+
+class RouteStatus(WireModel):
+    """The HTTPRoute the operator owns, as its Gateway reported it (status.parents)."""
+
+    name: str
+    accepted: bool | None = Field(default=None, description="Accepted condition of the parent; "
+                                  "absent until the Gateway implementation reports")
+    reason: str | None = None
+    message: str | None = None
+
+
 class AgentDeploymentStatus(StatusBase):
     ready_replicas: int | None = None
     release: str | None = None
     release_digest: str | None = None
     endpoint: str | None = None
     graph: GraphStatus | None = None
+    stable_release: str | None = Field(default=None, description="Release the stable track serves "
+                                       "(the last one promoted here); rollouts protect it")
+    canary_release: str | None = None
+    canary_weight: int | None = Field(default=None, ge=0, le=100)
+    canary_idle_since: datetime | None = Field(
+        default=None, description="When the canary's weight went to 0: its Deployment goes after a delay")
+    traffic: TrafficMode | None = None
+    route: RouteStatus | None = None
 
 
 PRINTER_COLUMNS = [
     {"name": "Line", "type": "string", "jsonPath": ".spec.modelLine"},
     {"name": "Release", "type": "string", "jsonPath": ".status.release"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    {"name": "Stable", "type": "string", "jsonPath": ".status.stableRelease", "priority": 1},
+    {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRelease"},
+    {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
+    {"name": "Traffic", "type": "string", "jsonPath": ".status.traffic", "priority": 1},
     {"name": "Graph", "type": "string", "jsonPath": ".status.graph.served"},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
 ]

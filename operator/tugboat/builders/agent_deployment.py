@@ -1,26 +1,33 @@
-"""AgentDeployment -> its serving objects: ServiceAccount, guardrails and trust ConfigMaps, the
-Deployment of the serving runtime, Service, HPA, PodDisruptionBudget and NetworkPolicy. Pure.
+"""AgentDeployment -> its serving objects: ServiceAccount, guardrails and trust ConfigMaps, one
+Deployment of the serving runtime per track (stable, and canary during a rollout), a Service over
+both tracks plus one per track, the HTTPRoute weighting them, HPA, PodDisruptionBudget and
+NetworkPolicy. Pure.
 
-Decides names, labels, the hardened pod (non-root, read-only root filesystem, no privilege
-escalation, seccomp RuntimeDefault, all capabilities dropped, no service account token), the
-runtime's flags and the guardrails document. Every object is owned by the AgentDeployment, so
-the garbage collector removes them with it. Must not choose the release or read the cluster: the
-caller passes a verified release and the trusted key in.
+Decides names, labels, canary replicas from the weight, the hardened pod (non-root, read-only
+root filesystem, no privilege escalation, seccomp RuntimeDefault, all capabilities dropped, no
+service account token), the runtime's flags per track and the guardrails document. Every
+object is owned by the AgentDeployment, so the garbage collector removes them with it. Must not
+choose releases or read the cluster: the caller passes verified releases, the canary weight
+and the trusted key in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
-from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind
+from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind, TrafficMode
 from ..api.base import GROUP, PermissionLevel
 from ..api.tenant import TenantSpec
 from .naming import child_name, managed_labels, owner_reference
 from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces, label_value
 
 PORT = 8080
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+STABLE, CANARY = "stable", "canary"
+MAX_REPLICAS = 1000  # the spec's own limit
 SERVICE_PORT = 80
 TRUST_DIR = "/etc/tugboat/trust"
 GUARDRAILS_DIR = "/etc/tugboat/guardrails"
@@ -63,11 +70,25 @@ class ServingContext:
     config: ServingConfig
     graph: str = "fp32"           # --graph: the runtime re-checks it with the numerics probe
     graph_fallback: bool = False  # --graph-fallback: fp32 when the probe fails on the node
+    track: str = STABLE           # --track, the pods' track label and which Deployment this is
 
 
 def serving_name(agent: str) -> str:
     """Deployment, Service, HPA, PDB, ServiceAccount and NetworkPolicy share this name."""
     return child_name(agent, "serve")
+
+
+def deployment_name(agent: str, track: str) -> str:
+    # The stable track keeps the name the single Deployment always had: upgrades roll it in place.
+    return serving_name(agent) if track == STABLE else child_name(agent, CANARY)
+
+
+def track_service_name(agent: str, track: str) -> str:
+    return child_name(agent, track)
+
+
+def route_name(spec: AgentDeploymentSpec, agent: str) -> str:
+    return spec.traffic.http_route or agent
 
 
 def guardrails_name(agent: str) -> str:
@@ -161,7 +182,7 @@ def runtime_args(ctx: ServingContext) -> list[str]:
     return ["--artifact", ctx.release.artifact_dir,
             "--public-key", f"{TRUST_DIR}/{PUBLIC_KEY_FILE}",
             "--guardrails", f"{GUARDRAILS_DIR}/{GUARDRAILS_FILE}",
-            "--release", ctx.release.name, "--track", "stable",
+            "--release", ctx.release.name, "--track", ctx.track,
             "--tenant", ctx.tenant, "--agent-deployment", meta["name"],
             "--host", "0.0.0.0", "--port", str(PORT),
             "--graph", ctx.graph, *(["--graph-fallback"] if ctx.graph_fallback else [])]
@@ -226,7 +247,7 @@ def build_pod_template(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
     pairs = _volumes(ctx)
     tolerations = ([{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
                    if spec.resources.gpus else [])
-    labels = {**_labels(ctx), "tugboat.dev/workload": "serve", "tugboat.dev/track": "stable",
+    labels = {**_labels(ctx), "tugboat.dev/workload": "serve", "tugboat.dev/track": ctx.track,
               "tugboat.dev/release": label_value(ctx.release.name)}
     annotations = {"tugboat.dev/config-hash": _config_hash(spec, ctx),
                    "tugboat.dev/manifest-digest": ctx.release.digest,
@@ -248,34 +269,81 @@ def build_pod_template(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
     }
 
 
-def stable_selector(agent: str) -> dict[str, str]:
-    return {**selector_labels(agent), "tugboat.dev/track": "stable"}
+def track_selector(agent: str, track: str) -> dict[str, str]:
+    return {**selector_labels(agent), "tugboat.dev/track": track}
 
 
-def build_deployment(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+def canary_replicas(stable: int, weight: int, mode: TrafficMode) -> int:
+    """Canary pods for `weight`% of the traffic next to `stable` fully scaled stable pods.
+
+    Through a gateway the weight splits the traffic, so the canary needs that share of the
+    capacity; by replica ratio the pod counts are the split, so canary/(stable+canary) = weight.
+    At least one pod while the weight is above 0 (a canary that serves nothing proves nothing).
+    """
+    if weight <= 0 or stable <= 0:
+        return 0
+    if mode == TrafficMode.GATEWAY or weight >= 100:
+        wanted = math.ceil(stable * weight / 100)
+    else:
+        wanted = round(stable * weight / (100 - weight))
+    return max(1, min(MAX_REPLICAS, wanted))
+
+
+def build_deployment(spec: AgentDeploymentSpec, ctx: ServingContext, replicas: int | None = None) -> dict:
+    """`replicas`: the canary's count; the stable track follows the spec (or the HPA)."""
     agent = ctx.owner["metadata"]["name"]
     deployment_spec: dict = {
         "revisionHistoryLimit": 3,
-        "selector": {"matchLabels": stable_selector(agent)},
+        "selector": {"matchLabels": track_selector(agent, ctx.track)},
         # Surge first: a release change never drops below the ready replicas already serving.
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": build_pod_template(spec, ctx),
     }
-    if not spec.autoscaling.enabled:
+    if replicas is not None:
+        deployment_spec["replicas"] = replicas
+    elif not spec.autoscaling.enabled:
         # With autoscaling the HPA owns the replica count; declaring it would fight the HPA.
         deployment_spec["replicas"] = spec.replicas
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": _meta(serving_name(agent), ctx, **{"tugboat.dev/release": label_value(
-                ctx.release.name)}),
+            "metadata": _meta(deployment_name(agent, ctx.track), ctx, **{
+                "tugboat.dev/release": label_value(ctx.release.name), "tugboat.dev/track": ctx.track}),
             "spec": deployment_spec}
 
 
-def build_service(ctx: ServingContext) -> dict:
-    agent = ctx.owner["metadata"]["name"]
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(serving_name(agent), ctx),
-            "spec": {"type": "ClusterIP", "selector": selector_labels(agent),
+def _service(name: str, selector: dict[str, str], ctx: ServingContext) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, ctx),
+            "spec": {"type": "ClusterIP", "selector": selector,
                      "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http",
                                 "protocol": "TCP"}]}}
+
+
+def build_service(ctx: ServingContext) -> dict:
+    """Every pod of every track: the endpoint, and the split by replica ratio without a gateway."""
+    agent = ctx.owner["metadata"]["name"]
+    return _service(serving_name(agent), selector_labels(agent), ctx)
+
+
+def build_track_service(ctx: ServingContext, track: str) -> dict:
+    """One track's pods only: what the HTTPRoute weights."""
+    agent = ctx.owner["metadata"]["name"]
+    return _service(track_service_name(agent, track), track_selector(agent, track), ctx)
+
+
+def build_http_route(spec: AgentDeploymentSpec, ctx: ServingContext, weight: int) -> dict:
+    """Weighted backendRefs to both track Services; the canary's is there at weight 0 too, so a
+    weight change is one field, never a new backend."""
+    agent, ref = ctx.owner["metadata"]["name"], spec.traffic.gateway_ref
+    parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name,
+              "namespace": ref.namespace or ctx.owner["metadata"]["namespace"]}
+    if ref.section_name:
+        parent["sectionName"] = ref.section_name
+    route_spec: dict = {"parentRefs": [parent], "rules": [{"backendRefs": [
+        {"group": "", "kind": "Service", "name": track_service_name(agent, track), "port": SERVICE_PORT,
+         "weight": w} for track, w in ((STABLE, 100 - weight), (CANARY, weight))]}]}
+    if spec.traffic.hostnames:
+        route_spec["hostnames"] = list(spec.traffic.hostnames)
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute", "metadata": _meta(route_name(spec, agent), ctx),
+            "spec": route_spec}
 
 
 def build_hpa(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
@@ -310,11 +378,28 @@ def build_network_policy(ctx: ServingContext) -> dict:
                      "egress": [{"ports": dns}]}}
 
 
-def build_serving_objects(spec: AgentDeploymentSpec, ctx: ServingContext) -> tuple[dict, ...]:
-    """Everything to apply, in order: what the pods mount and the Service before the Deployment."""
+@dataclass(frozen=True)
+class CanaryTrack:
+    """The canary's context (its release, track canary), pod count and traffic share."""
+
+    ctx: ServingContext
+    replicas: int
+    weight: int
+
+
+def build_serving_objects(spec: AgentDeploymentSpec, ctx: ServingContext, canary: CanaryTrack | None = None,
+                          weight: int = 0) -> tuple[dict, ...]:
+    """Everything to apply, in order: what the pods mount and the Services before the Deployments,
+    the HTTPRoute last (its backends exist by then). `weight`: the canary's share on the route,
+    also when the canary Deployment is left alone (weight 0 while it waits to be scaled down)."""
     out = [build_service_account(ctx), build_guardrails_config_map(spec, ctx),
-           build_trust_config_map(ctx), build_service(ctx), build_network_policy(ctx), build_pdb(ctx),
+           build_trust_config_map(ctx), build_service(ctx), build_track_service(ctx, STABLE),
+           build_track_service(ctx, CANARY), build_network_policy(ctx), build_pdb(ctx),
            build_deployment(spec, ctx)]
+    if canary is not None:
+        out.append(build_deployment(spec, canary.ctx, canary.replicas))
     if spec.autoscaling.enabled:
         out.append(build_hpa(spec, ctx))
+    if spec.traffic.gateway_ref is not None:
+        out.append(build_http_route(spec, ctx, weight))
     return tuple(out)

@@ -1,52 +1,54 @@
-"""AgentDeployment: judge the spec against its Tenant, pick the verified release to serve, desire
-the serving objects, and report readiness. Pure.
+"""AgentDeployment: judge the spec against its Tenant, build the stable and canary tracks the
+releases' rollout plans ask for, desire the serving objects, and report readiness. Pure.
 
-Decides validity (tenant, model line, node pool, GPU limit, detector schema), which release is
-served (the deployment's pin, else the tenant's pin for this line, else the newest verified
-release whose phase is Ready or Promoted) and the status. Never serves anything unverified:
-without a verified release or a trusted key no Deployment is desired and an existing one is
-deleted. Must not read the cluster or the clock.
+Decides validity (tenant, model line, node pool, GPU limit, detector schema), the serving
+objects of both tracks (which releases they serve is `release_tracks`' rule), the canary's
+pods (following the weight; at weight 0 they go after a delay through a gateway, at once by
+replica ratio, where pods are the split), the hand-over after a promotion (the canary keeps the
+traffic until the stable track serves the promoted release) and the status. Never serves
+anything unverified: without a verified release or a trusted key no Deployment is desired and
+existing ones are deleted. Must not read the cluster or the clock (`now` comes in).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ..api.agent_deployment import AgentDeploymentSpec, AgentDeploymentStatus, DetectorKind
+from ..api.agent_deployment import (
+    AgentDeploymentSpec,
+    AgentDeploymentStatus,
+    DetectorKind,
+    RouteStatus,
+    TrafficMode,
+)
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT
+from ..api.model_release import TargetPlan, TargetState
 from ..builders.agent_deployment import (
+    CANARY,
+    STABLE,
+    CanaryTrack,
     ServingConfig,
     ServingContext,
     ServingRelease,
     build_serving_objects,
+    canary_replicas,
+    deployment_name,
     endpoint,
+    route_name,
     serving_name,
 )
+from ..builders.tenant import label_value
 from ..reasons import Reason
-from .outcome import Meta, Outcome, phase_event, set_conditions
+from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
+from .release_tracks import ReleaseView, Tracks, tracks_for
 from .serving_graph import PublishedGraph, plan_graph
 from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_tenant
 from .validity import validate
 
-SERVABLE_PHASES = ("Ready", "Promoted")
-
-
-@dataclass(frozen=True)
-class ReleaseView:
-    """A ModelRelease as serving sees it."""
-
-    name: str
-    namespace: str
-    model_line: str
-    verified: bool
-    phase: str | None
-    artifact_uri: str | None
-    digest: str | None
-    created: str  # RFC 3339, so it sorts by time
-    graphs: tuple[PublishedGraph, ...] = ()
+CANARY_SCALE_DOWN_DELAY = 30.0  # seconds a canary at weight 0 keeps its pods (in-flight requests)
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,48 @@ class Observed:
     config: ServingConfig | None = None
     trust_source: str = "tugboat-system/tugboat-trust"  # namespace/name of the trust ConfigMap
     served_graphs: dict[str, int] | None = None  # pods per graph they serve; None: not observable
+    canary_deployment: DeploymentView | None = None
+    route: RouteStatus | None = None  # our HTTPRoute's acceptance (gateway mode, once it exists)
 
 
-def summarize_release(obj: dict) -> ReleaseView:
+def _plan_for(rollout: dict, target: tuple[str, str] | None) -> TargetPlan | None:
+    for raw in rollout.get("targets") or []:
+        if isinstance(raw, dict) and target == (raw.get("namespace"), raw.get("name")):
+            try:
+                return TargetPlan.model_validate(raw)
+            except ValueError:
+                return None  # unreadable: as if there were no plan, so nothing moves on it
+    return None
+
+
+def summarize_release(obj: dict, target: tuple[str, str] | None = None) -> ReleaseView:
+    """`target`: (namespace, name) of the AgentDeployment whose plan to pick from the rollout."""
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
     verified = any(c.get("type") == "Verified" and c.get("status") == "True"
                    for c in status.get("conditions") or [])
     graphs = tuple(PublishedGraph(g.get("name", ""), bool(g.get("published")), g.get("reason"))
                    for g in status.get("graphs") or [] if isinstance(g, dict))
+    rollout = status.get("rollout")
+    rollout = rollout if isinstance(rollout, dict) else None
     return ReleaseView(meta["name"], meta.get("namespace") or "", spec.get("modelLine", ""), verified,
                        status.get("phase"), status.get("artifactUri"), status.get("manifestDigest"),
-                       meta.get("creationTimestamp") or "", graphs)
+                       meta.get("creationTimestamp") or "", graphs,
+                       plan=_plan_for(rollout, target) if rollout else None,
+                       rollout_reason=(rollout or {}).get("reason"), has_rollout=rollout is not None)
+
+
+def summarize_route(obj: dict) -> RouteStatus:
+    """Accepted when every parent that reported accepted the route (a conformant implementation
+    writes one status.parents entry per parentRef it manages)."""
+    parents = (obj.get("status") or {}).get("parents") or []
+    conds = [c for p in parents for c in p.get("conditions") or [] if c.get("type") == "Accepted"]
+    name = obj["metadata"]["name"]
+    if not conds:
+        return RouteStatus(name=name, message="no Gateway has reported on the route yet")
+    refused = [c for c in conds if c.get("status") != "True"]
+    shown = refused[0] if refused else conds[0]
+    return RouteStatus(name=name, accepted=not refused, reason=shown.get("reason"),
+                       message=shown.get("message"))
 
 
 def summarize_deployment(obj: dict) -> DeploymentView:
@@ -133,35 +166,6 @@ def _schema_parses(spec: AgentDeploymentSpec):
     return None
 
 
-def _pin(spec: AgentDeploymentSpec, tenant: TenantView, releases: tuple[ReleaseView, ...]) -> str | None:
-    """The deployment's own pin wins; the tenant's pin counts only for releases of this line."""
-    if spec.release:
-        return spec.release
-    pinned = tenant.spec.rollout.pinned_release
-    if pinned and any(r.name == pinned and r.model_line == spec.model_line for r in releases):
-        return pinned
-    return None
-
-
-def choose_release(spec: AgentDeploymentSpec, tenant: TenantView,
-                   releases: tuple[ReleaseView, ...]) -> tuple[ReleaseView | None, str]:
-    """(release, '') or (None, why nothing can be served)."""
-    usable = [r for r in releases if r.model_line == spec.model_line and r.verified
-              and r.artifact_uri and r.digest]
-    pin = _pin(spec, tenant, releases)
-    if pin:
-        match = sorted((r for r in usable if r.name == pin), key=lambda r: r.namespace)
-        if match:
-            return match[0], ""
-        return None, (f"pinned release {pin} of model line {spec.model_line} is not verified "
-                      "(or does not exist); waiting for it to be verified")
-    ready = [r for r in usable if r.phase in SERVABLE_PHASES]
-    if not ready:
-        return None, (f"model line {spec.model_line} has no verified release in phase "
-                      f"{' or '.join(SERVABLE_PHASES)} yet; nothing unverified is ever served")
-    return max(ready, key=lambda r: (r.created, r.name)), ""
-
-
 def artifact_dir(release: ReleaseView, config: ServingConfig) -> tuple[str | None, str]:
     """The directory serving pods read, or (None, why not): only file:// URIs under the shared
     artifact root (when one is mounted) are visible to them."""
@@ -187,6 +191,8 @@ def _stop_serving(observed: Observed) -> tuple[tuple[str, str, str, str | None],
     out = []
     if observed.deployment is not None:
         out.append(("apps/v1", "Deployment", name, ns))
+    if observed.canary_deployment is not None:
+        out.append(("apps/v1", "Deployment", deployment_name(observed.meta.name, CANARY), ns))
     if observed.hpa_exists:
         out.append(("autoscaling/v2", "HorizontalPodAutoscaler", name, ns))
     return tuple(out)
@@ -199,7 +205,8 @@ def _waiting(observed: Observed, status: AgentDeploymentStatus, reason: Reason, 
                             ("Degraded", False, reason, "nothing deployed"))
     status = status.model_copy(update={"phase": "Waiting", "message": message, "ready_replicas": 0,
                                        "release": None, "release_digest": None, "endpoint": None,
-                                       "graph": None})
+                                       "graph": None, "canary_release": None, "canary_weight": None,
+                                       "canary_idle_since": None})
     return Outcome(status=status, deletions=_stop_serving(observed),
                    events=phase_event(observed.status, status, reason, message))
 
@@ -221,17 +228,119 @@ def derive_readiness(spec: AgentDeploymentSpec, release: ReleaseView,
                                                   f"release {release.name}")
 
 
+@dataclass(frozen=True)
+class CanaryPlan:
+    """What the canary track does on this pass."""
+
+    track: CanaryTrack | None = None  # the canary Deployment to apply (None: leave or delete it)
+    weight: int = 0                   # the canary's share on the route
+    release: str | None = None        # what status.canaryRelease shows
+    idle_since: datetime | None = None
+    delete: bool = False
+    requeue_after: float | None = None
+    note: str = ""
+
+
+def _stable_replicas(spec: AgentDeploymentSpec, dv: DeploymentView | None) -> int:
+    return dv.replicas if spec.autoscaling.enabled and dv is not None else spec.replicas
+
+
+def _canary_context(ctx: ServingContext, release: ReleaseView, path: str, graph) -> ServingContext:
+    return replace(ctx, release=ServingRelease(release.name, path, release.digest), graph=graph.graph,
+                   graph_fallback=graph.fallback, track=CANARY)
+
+
+def plan_canary(observed: Observed, spec: AgentDeploymentSpec, tracks: Tracks, ctx: ServingContext,
+                now: datetime) -> CanaryPlan:
+    cd, dv, stable = observed.canary_deployment, observed.deployment, tracks.stable
+    stable_n = _stable_replicas(spec, dv)
+    note = ""
+    if tracks.canary is not None and tracks.weight > 0:
+        release = tracks.canary
+        path, why = artifact_dir(release, observed.config)
+        graph = plan_graph(spec, release.name, release.graphs, None)
+        if path is not None and not graph.blocked:
+            track = CanaryTrack(_canary_context(ctx, release, path, graph),
+                                canary_replicas(stable_n, tracks.weight, tracks.mode), tracks.weight)
+            return CanaryPlan(track, tracks.weight, release.name)
+        note = f"canary {release.name} cannot serve: {why or graph.blocked}"
+    handing_over = (tracks.canary is None and cd is not None and cd.release == label_value(stable.name)
+                    and derive_readiness(spec, stable, dv)[0] != "Serving" and stable_n > 0)
+    if handing_over:
+        # Just promoted: the canary already serves the release; it keeps the traffic until the
+        # stable track has rolled to it, so nobody is sent back to the old release meanwhile.
+        track = CanaryTrack(replace(ctx, track=CANARY), max(1, cd.replicas), 100)
+        return CanaryPlan(track, 100, stable.name,
+                          note=f"handing over: canary serves {stable.name} until the stable track does")
+    if cd is None:
+        return CanaryPlan(note=note)
+    if tracks.mode == TrafficMode.REPLICA_RATIO:
+        return CanaryPlan(delete=True, note=note)  # its pods are its share: they go at once
+    since = observed.status.canary_idle_since or now
+    left = CANARY_SCALE_DOWN_DELAY - (now - since).total_seconds()
+    if left <= 0:
+        return CanaryPlan(delete=True, note=note)
+    return CanaryPlan(idle_since=since, requeue_after=left,
+                      note=note or f"canary at weight 0: its pods go in {left:.0f}s")
+
+
+def _route_gate(spec: AgentDeploymentSpec, meta: Meta, route: RouteStatus | None) -> tuple[RouteStatus, str]:
+    """(what status.route shows, why traffic cannot flow yet or '')."""
+    name = route_name(spec, meta.name)
+    ref = spec.traffic.gateway_ref
+    gateway = f"{ref.namespace or meta.namespace}/{ref.name}"
+    shown = route if route is not None and route.name == name else RouteStatus(
+        name=name, message="HTTPRoute not created yet")
+    if shown.accepted:
+        return shown, ""
+    why = (f"HTTPRoute {name} not accepted by Gateway {gateway}: {shown.reason}: {shown.message}"
+           if shown.accepted is False else f"HTTPRoute {name}: waiting for Gateway {gateway} to accept it "
+           f"({shown.message})")
+    return shown, why
+
+
+def _track_events(old: AgentDeploymentStatus, new: AgentDeploymentStatus,
+                  releases: tuple[ReleaseView, ...]) -> tuple[EventIntent, ...]:
+    out = []
+    if old.stable_release and new.stable_release and old.stable_release != new.stable_release:
+        out.append(EventIntent("Normal", Reason.TARGET_PROMOTED,
+                               f"stable track: {old.stable_release} -> {new.stable_release}"))
+    if new.canary_release and new.canary_release != old.canary_release \
+            and new.canary_release != new.stable_release:
+        out.append(EventIntent("Normal", Reason.ROLLOUT_PROGRESSING,
+                               f"canary track serves {new.canary_release} at {new.canary_weight}%"))
+    gone = old.canary_release if old.canary_release and not new.canary_release else None
+    plan = next((r.plan for r in releases if r.name == gone and r.plan is not None), None)
+    if plan is not None and plan.state == TargetState.ROLLED_BACK:
+        out.append(EventIntent("Warning", Reason.ROLLED_BACK,
+                               f"canary {gone} rolled back: weight 0, stable {new.stable_release} "
+                               f"untouched; {plan.message}"))
+    return tuple(out)
+
+
 def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploymentStatus,
-             release: ReleaseView, path: str, now: datetime) -> Outcome:
-    meta, cfg, tenant = observed.meta, observed.config, observed.tenant
+             tracks: Tracks, path: str, now: datetime) -> Outcome:
+    meta, cfg, tenant, release = observed.meta, observed.config, observed.tenant, tracks.stable
     graph = plan_graph(spec, release.name, release.graphs, observed.served_graphs)
     if graph.blocked:
         return _waiting(observed, status, Reason.GRAPH_NOT_PUBLISHED, graph.blocked, now)
     ctx = ServingContext(owner=_owner(meta), tenant=tenant.name, tenant_spec=tenant.spec,
                          release=ServingRelease(release.name, path, release.digest),
                          trust_pem=observed.trust_pem, config=cfg, graph=graph.graph,
-                         graph_fallback=graph.fallback)
+                         graph_fallback=graph.fallback, track=STABLE)
+    canary = plan_canary(observed, spec, tracks, ctx, now)
     phase, ready, reason, message = derive_readiness(spec, release, observed.deployment)
+    route = None
+    if tracks.mode == TrafficMode.GATEWAY:
+        route, blocked = _route_gate(spec, meta, observed.route)
+        if blocked and phase == "Serving":
+            phase, ready, reason, message = "Deploying", False, Reason.ROUTE_NOT_ACCEPTED, blocked
+    cd = observed.canary_deployment
+    if canary.track is not None:
+        message += (f"; canary {canary.release} at {canary.weight}% "
+                    f"({cd.ready if cd is not None else 0}/{canary.track.replicas} ready)")
+    if canary.note:
+        message += f"; {canary.note}"
     status = set_conditions(status, now, meta.generation,
                             ("Ready", ready, reason, message),
                             ("Progressing", phase == "Deploying", reason, message),
@@ -242,12 +351,20 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
         "phase": phase, "message": message,
         "ready_replicas": dv.ready if dv is not None else 0, "release": release.name,
         "release_digest": release.digest, "endpoint": endpoint(meta.name, meta.namespace, cfg),
-        "graph": graph.status})
-    deletions = ()
+        "graph": graph.status, "stable_release": release.name,
+        "canary_release": canary.release if canary.track is not None else None,
+        "canary_weight": canary.weight, "canary_idle_since": canary.idle_since,
+        "traffic": tracks.mode, "route": route})
+    deletions = []
     if observed.hpa_exists and not spec.autoscaling.enabled:
-        deletions = (("autoscaling/v2", "HorizontalPodAutoscaler", serving_name(meta.name), meta.namespace),)
-    return Outcome(status=status, children=build_serving_objects(spec, ctx), deletions=deletions,
-                   events=phase_event(observed.status, status, reason, message))
+        deletions.append(("autoscaling/v2", "HorizontalPodAutoscaler", serving_name(meta.name),
+                          meta.namespace))
+    if canary.delete:
+        deletions.append(("apps/v1", "Deployment", deployment_name(meta.name, CANARY), meta.namespace))
+    return Outcome(status=status, children=build_serving_objects(spec, ctx, canary.track, canary.weight),
+                   deletions=tuple(deletions), requeue_after=canary.requeue_after,
+                   events=phase_event(observed.status, status, reason, message)
+                   + _track_events(observed.status, status, observed.releases))
 
 
 def decide(observed: Observed, now: datetime) -> Outcome:
@@ -260,14 +377,14 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:
         return stop
-    release, why = choose_release(spec, tenant, observed.releases)
-    if release is None:
-        return _waiting(observed, status, Reason.NO_VERIFIED_RELEASE, why, now)
-    path, why = artifact_dir(release, observed.config)
+    tracks = tracks_for(spec, tenant, observed.releases, old.stable_release)
+    if tracks.stable is None:
+        return _waiting(observed, status, Reason.NO_VERIFIED_RELEASE, tracks.message, now)
+    path, why = artifact_dir(tracks.stable, observed.config)
     if path is None:
         return _waiting(observed, status, Reason.ARTIFACT_NOT_SERVABLE, why, now)
     if not observed.trust_pem:
         return _waiting(observed, status, Reason.NO_TRUSTED_KEY,
                         f"no trusted public key: ConfigMap {observed.trust_source} with key public.pem "
                         "is missing; the platform team must create it", now)
-    return _serving(observed, spec, status, release, path, now)
+    return _serving(observed, spec, status, tracks, path, now)
