@@ -187,6 +187,13 @@ def on_serving_deployment(namespace: str, meta, **_) -> None:
     _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
 
 
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
+               labels={"app.kubernetes.io/managed-by": "tugboat"}, id="serving-routes")
+def on_serving_route(namespace: str, meta, **_) -> None:
+    """The Gateway accepted (or refused) an AgentDeployment's HTTPRoute: its status shows it."""
+    _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
+
+
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
 def on_release_for_serving(spec, **_) -> None:
     """A release was verified, promoted, revoked or deleted: its line's deployments re-pick."""
