@@ -1,0 +1,232 @@
+"""AgentDeployment decide with a rollout: both tracks' Deployments and Services, the weighted
+HTTPRoute or the replica ratio, the canary's scale-down delay, the hand-over after promotion."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from tugboat.api.agent_deployment import AgentDeploymentStatus, RouteStatus, TrafficMode
+from tugboat.api.model_release import TargetPlan, TargetState
+from tugboat.api.tenant import TenantSpec
+from tugboat.builders.agent_deployment import (
+    CANARY,
+    STABLE,
+    ServingConfig,
+    canary_replicas,
+    deployment_name,
+    serving_name,
+    track_service_name,
+)
+from tugboat.reconcile.agent_deployment import (
+    CANARY_SCALE_DOWN_DELAY,
+    DeploymentView,
+    Observed,
+    ReleaseView,
+    decide,
+    summarize_release,
+    summarize_route,
+)
+from tugboat.reconcile.outcome import Meta
+from tugboat.reconcile.tenancy import TenantView
+
+META = Meta("agent", "team-a", "uid-agd", 1)
+CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root="/art",
+                       artifact_pvc=None, gateway_namespace="tugboat-gateway", monitoring_namespace="mon")
+TENANT = TenantView("team-a", TenantSpec.model_validate({
+    "namespaces": ["team-a"], "costCenter": "cc", "allowedModelLines": ["moe-arith"]}))
+ROUTED = {"modelLine": "moe-arith", "replicas": 4,
+          "traffic": {"gatewayRef": {"name": "tugboat", "namespace": "tugboat-gateway",
+                                     "sectionName": "http"}, "hostnames": ["agent.example.test"]}}
+RATIO = {"modelLine": "moe-arith", "replicas": 4}
+DIGEST = "d" * 64
+ACCEPTED = RouteStatus(name="agent", accepted=True, reason="Accepted", message="ok")
+
+
+def rel(name: str, month: int, state: TargetState | None = None, weight: int = 0) -> ReleaseView:
+    plan = (TargetPlan(namespace="team-a", name="agent", tenant="team-a", wave=0, stable_release="v1",
+                       state=state, weight=weight, message="error rate 0.4 > 0.05")
+            if state is not None else None)
+    return ReleaseView(name, "ml", "moe-arith", True, "Ready", f"file:///art/{name}", DIGEST,
+                       f"2026-{month:02d}-01T00:00:00Z", plan=plan, has_rollout=state is not None)
+
+
+V1 = rel("v1", 1)
+
+
+def dep(release: str, replicas: int = 4, ready: int | None = None) -> DeploymentView:
+    ready = replicas if ready is None else ready
+    return DeploymentView(replicas, ready, replicas, True, release, DIGEST, None)
+
+
+def observed(spec=None, releases=(V1,), status=None, **kw) -> Observed:
+    base = Observed(META, spec or ROUTED, status or AgentDeploymentStatus(stable_release="v1"), TENANT,
+                    tuple(releases), "PEM", dep("v1"), False, CONFIG, route=ACCEPTED)
+    return replace(base, **kw)
+
+
+def child(out, kind: str, name: str) -> dict | None:
+    return next((o for o in out.children if o["kind"] == kind and o["metadata"]["name"] == name), None)
+
+
+def args(deployment: dict) -> list[str]:
+    return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def flag(deployment: dict, name: str) -> str:
+    a = args(deployment)
+    return a[a.index(name) + 1]
+
+
+def weights(out) -> dict[str, int]:
+    route = child(out, "HTTPRoute", "agent")
+    return {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+def canary_deployment(out) -> dict | None:
+    return child(out, "Deployment", deployment_name("agent", CANARY))
+
+
+def test_a_canary_step_builds_both_tracks_and_weights_the_route(now):
+    out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 10))), now)
+    stable = child(out, "Deployment", serving_name("agent"))
+    canary = canary_deployment(out)
+    assert (flag(stable, "--release"), flag(stable, "--track")) == ("v1", STABLE)
+    assert (flag(canary, "--release"), flag(canary, "--track")) == ("v2", CANARY)
+    assert flag(canary, "--artifact") == "/art/v2" and flag(canary, "--graph") == "fp32"
+    # The stable stays fully scaled, so taking the weight back is instant; the canary follows it.
+    assert stable["spec"]["replicas"] == 4 and canary["spec"]["replicas"] == 1
+    assert canary["spec"]["selector"]["matchLabels"]["tugboat.dev/track"] == CANARY
+    assert canary["spec"]["template"]["metadata"]["labels"]["tugboat.dev/track"] == CANARY
+    assert weights(out) == {track_service_name("agent", STABLE): 90, track_service_name("agent", CANARY): 10}
+    for track in (STABLE, CANARY):
+        svc = child(out, "Service", track_service_name("agent", track))
+        assert svc["spec"]["selector"]["tugboat.dev/track"] == track
+    route = child(out, "HTTPRoute", "agent")
+    assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                            "name": "tugboat", "namespace": "tugboat-gateway",
+                                            "sectionName": "http"}]
+    assert route["spec"]["hostnames"] == ["agent.example.test"]
+    assert route["metadata"]["ownerReferences"][0]["uid"] == "uid-agd"
+    s = out.status
+    assert (s.stable_release, s.canary_release, s.canary_weight, s.traffic) == ("v1", "v2", 10, "Gateway")
+    assert s.phase == "Serving" and "canary v2 at 10%" in s.message
+    assert [e.message for e in out.events if e.reason == "RolloutProgressing"] == [
+        "canary track serves v2 at 10%"]
+
+
+def test_the_route_follows_the_weight_up_and_back(now):
+    for w in (10, 50, 100):
+        out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PAUSED, w))), now)
+        assert list(weights(out).values()) == [100 - w, w]
+        assert canary_deployment(out)["spec"]["replicas"] == max(1, -(-4 * w // 100))
+
+
+def test_without_an_accepted_route_the_deployment_is_not_ready(now):
+    waiting = decide(observed(route=None), now)
+    assert waiting.status.phase == "Deploying"
+    assert {c.type: c.reason for c in waiting.status.conditions}["Ready"] == "RouteNotAccepted"
+    assert waiting.status.route.accepted is None and "waiting for Gateway tugboat-gateway/tugboat" in \
+        waiting.status.message
+    refused = decide(observed(route=RouteStatus(name="agent", accepted=False, reason="NotAllowedByListeners",
+                                                message="namespace not allowed")), now)
+    assert "NotAllowedByListeners: namespace not allowed" in refused.status.message
+    assert decide(observed(), now).status.route == ACCEPTED
+
+
+def test_without_a_gateway_the_replica_ratio_splits_behind_one_service(now):
+    out = decide(observed(spec=RATIO, releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 20)), route=None),
+                 now)
+    assert child(out, "HTTPRoute", "agent") is None
+    assert canary_deployment(out)["spec"]["replicas"] == 1  # 1 / (4 + 1) = 20%
+    main = child(out, "Service", serving_name("agent"))
+    assert "tugboat.dev/track" not in main["spec"]["selector"]  # both tracks' pods behind it
+    assert out.status.traffic == "ReplicaRatio" and out.status.route is None
+    assert out.status.phase == "Serving"
+
+
+@pytest.mark.parametrize(("stable", "weight", "mode", "want"), [
+    (4, 0, TrafficMode.GATEWAY, 0), (4, 1, TrafficMode.GATEWAY, 1), (4, 50, TrafficMode.GATEWAY, 2),
+    (4, 100, TrafficMode.GATEWAY, 4), (4, 10, TrafficMode.REPLICA_RATIO, 1),
+    (4, 50, TrafficMode.REPLICA_RATIO, 4), (4, 75, TrafficMode.REPLICA_RATIO, 12),
+    (0, 50, TrafficMode.GATEWAY, 0), (1000, 99, TrafficMode.REPLICA_RATIO, 1000)])
+def test_canary_replicas_follow_the_weight_at_least_one_while_above_zero(stable, weight, mode, want):
+    assert canary_replicas(stable, weight, mode) == want
+
+
+def test_rollback_takes_the_weight_at_once_and_the_pods_after_a_delay(now):
+    rolled = (V1, rel("v2", 2, TargetState.ROLLED_BACK, 0))
+    before = AgentDeploymentStatus(stable_release="v1", canary_release="v2", canary_weight=50)
+    first = decide(observed(releases=rolled, status=before, canary_deployment=dep("v2", 2)), now)
+    assert list(weights(first).values()) == [100, 0]
+    assert canary_deployment(first) is None and first.deletions == ()  # left alone, still running
+    assert first.status.canary_idle_since == now and first.requeue_after == CANARY_SCALE_DOWN_DELAY
+    assert first.status.canary_release is None and first.status.stable_release == "v1"
+    (warning,) = [e for e in first.events if e.type == "Warning"]
+    assert warning.reason == "RolledBack" and "error rate 0.4 > 0.05" in warning.message
+
+    # Restart-safe: the time is in status, so a later pass (any operator) finishes the delay.
+    later = decide(observed(releases=rolled, status=first.status, canary_deployment=dep("v2", 2)),
+                   now + timedelta(seconds=10))
+    assert later.deletions == () and later.requeue_after == pytest.approx(CANARY_SCALE_DOWN_DELAY - 10)
+    done = decide(observed(releases=rolled, status=first.status, canary_deployment=dep("v2", 2)),
+                  now + timedelta(seconds=CANARY_SCALE_DOWN_DELAY))
+    assert done.deletions == (("apps/v1", "Deployment", deployment_name("agent", CANARY), "team-a"),)
+    assert done.status.canary_idle_since is None and done.requeue_after is None
+
+
+def test_by_replica_ratio_weight_zero_removes_the_canary_pods_at_once(now):
+    out = decide(observed(spec=RATIO, route=None, releases=(V1, rel("v2", 2, TargetState.ROLLED_BACK)),
+                          canary_deployment=dep("v2", 1)), now)
+    assert out.deletions == (("apps/v1", "Deployment", deployment_name("agent", CANARY), "team-a"),)
+
+
+def test_promotion_hands_the_traffic_over_once_the_stable_serves_the_new_release(now):
+    promoted = (V1, rel("v2", 2, TargetState.PROMOTED, 100))
+    before = AgentDeploymentStatus(stable_release="v1", canary_release="v2", canary_weight=100)
+    out = decide(observed(releases=promoted, status=before, canary_deployment=dep("v2", 4)), now)
+    stable = child(out, "Deployment", serving_name("agent"))
+    assert flag(stable, "--release") == "v2" and flag(stable, "--track") == STABLE
+    # The stable still runs v1 pods: the canary keeps every request until it has rolled.
+    assert list(weights(out).values()) == [0, 100]
+    assert flag(canary_deployment(out), "--release") == "v2"
+    assert out.status.stable_release == "v2" and "handing over" in out.status.message
+    assert [e.reason for e in out.events if e.reason == "TargetPromoted"] == ["TargetPromoted"]
+
+    rolled = decide(observed(releases=promoted, status=out.status, canary_deployment=dep("v2", 4),
+                             deployment=dep("v2")), now)
+    assert list(weights(rolled).values()) == [100, 0]
+    assert canary_deployment(rolled) is None and rolled.status.canary_idle_since == now
+    assert rolled.status.phase == "Serving" and rolled.status.canary_release is None
+
+
+def test_nothing_verified_stops_both_tracks(now):
+    unverified = replace(V1, verified=False)
+    out = decide(observed(releases=(unverified,), canary_deployment=dep("v2", 1)), now)
+    assert set(out.deletions) == {("apps/v1", "Deployment", serving_name("agent"), "team-a"),
+                                  ("apps/v1", "Deployment", deployment_name("agent", CANARY), "team-a")}
+
+
+def test_summaries_pick_this_deployments_plan_and_the_routes_acceptance():
+    target = {"namespace": "team-a", "name": "agent", "tenant": "team-a", "wave": 1,
+              "state": "Progressing", "weight": 30, "step": 2}
+    obj = {"metadata": {"name": "v2", "namespace": "ml", "creationTimestamp": "2026-02-01T00:00:00Z"},
+           "spec": {"modelLine": "moe-arith"},
+           "status": {"phase": "Progressing", "rollout": {"reason": "RolloutProgressing", "targets": [
+               {**target, "name": "other", "weight": 90}, target]}}}
+    view = summarize_release(obj, ("team-a", "agent"))
+    assert (view.plan.state, view.plan.weight, view.plan.step, view.has_rollout) == (
+        TargetState.PROGRESSING, 30, 2, True)
+    assert summarize_release(obj, ("team-b", "agent")).plan is None
+    assert summarize_release({**obj, "status": {}}, ("team-a", "agent")).has_rollout is False
+
+    def route(*statuses):
+        return {"metadata": {"name": "agent"}, "status": {"parents": [
+            {"conditions": [{"type": "Accepted", "status": s, "reason": r, "message": "m"}]}
+            for s, r in statuses]}}
+    assert summarize_route(route(("True", "Accepted"))).accepted is True
+    refused = summarize_route(route(("True", "Accepted"), ("False", "NoMatchingParent")))
+    assert (refused.accepted, refused.reason) == (False, "NoMatchingParent")
+    assert summarize_route({"metadata": {"name": "agent"}}).accepted is None
