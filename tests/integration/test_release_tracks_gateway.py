@@ -110,8 +110,9 @@ def canary(kube) -> dict | None:
 
 
 def traffic(gateway, count: int):
+    # vocab_size: the tiny test model's (serve_fixtures), so every prompt is one it can answer.
     return run_traffic(TrafficPlan(url=gateway.url, host=HOST, rate=100, duration=None, count=count,
-                                   concurrency=4, timeout=10))
+                                   concurrency=4, timeout=10, vocab_size=16))
 
 
 def share_settles(gateway, release: str, track: str, want: float, count: int = 100):
