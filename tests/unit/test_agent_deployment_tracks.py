@@ -30,6 +30,7 @@ from tugboat.reconcile.agent_deployment import (
     summarize_route,
 )
 from tugboat.reconcile.outcome import Meta
+from tugboat.reconcile.serving_graph import PublishedGraph
 from tugboat.reconcile.tenancy import TenantView
 
 META = Meta("agent", "team-a", "uid-agd", 1)
@@ -230,3 +231,12 @@ def test_summaries_pick_this_deployments_plan_and_the_routes_acceptance():
     refused = summarize_route(route(("True", "Accepted"), ("False", "NoMatchingParent")))
     assert (refused.accepted, refused.reason) == (False, "NoMatchingParent")
     assert summarize_route({"metadata": {"name": "agent"}}).accepted is None
+
+
+def test_each_track_gets_the_graph_its_own_release_published(now):
+    spec = {**ROUTED, "graph": {"preferred": "int8"}}
+    v2 = replace(rel("v2", 2, TargetState.PROGRESSING, 10), graphs=(PublishedGraph("int8", True),))
+    out = decide(observed(spec=spec, releases=(V1, v2)), now)
+    stable = child(out, "Deployment", serving_name("agent"))
+    assert args(stable)[-2:] == ["--graph", "fp32"]  # v1 published fp32 only: the fallback
+    assert args(canary_deployment(out))[-3:] == ["--graph", "int8", "--graph-fallback"]
