@@ -12,6 +12,7 @@ from ..reconcile.outcome import Meta
 from .engine import current_status
 from .gather import tenant_of_namespace
 from .model_release import TRUST_CONFIGMAP, trusted_public_key
+from .served_graphs import served_graphs
 from .settings import Settings
 
 
@@ -39,7 +40,8 @@ def observe(kube: Kube, obj: dict, s: Settings) -> agd.Observed:
         trust_pem=trusted_public_key(kube, s),
         deployment=agd.summarize_deployment(deployment) if deployment else None,
         hpa_exists=hpa is not None, config=serving_config(s),
-        trust_source=f"{s.system_namespace}/{TRUST_CONFIGMAP}")
+        trust_source=f"{s.system_namespace}/{TRUST_CONFIGMAP}",
+        served_graphs=served_graphs(s, meta.namespace, meta.name) if deployment else None)
 
 
 def agent_deployments_of_line(kube: Kube, line: str) -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_
 from .validity import validate
 
 SERVABLE_PHASES = ("Ready", "Promoted")
+GRAPH_POLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -246,8 +247,12 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
     deletions = ()
     if observed.hpa_exists and not spec.autoscaling.enabled:
         deletions = (("autoscaling/v2", "HorizontalPodAutoscaler", serving_name(meta.name), meta.namespace),)
+    # Prometheus sends no events: look again until every pod has reported the graph it serves.
+    counted = sum((observed.served_graphs or {}).values())
+    unreported = observed.served_graphs is not None and counted < (status.ready_replicas or 0)
+    requeue = GRAPH_POLL_SECONDS if unreported else None
     return Outcome(status=status, children=build_serving_objects(spec, ctx), deletions=deletions,
-                   events=phase_event(observed.status, status, reason, message))
+                   events=phase_event(observed.status, status, reason, message), requeue_after=requeue)
 
 
 def decide(observed: Observed, now: datetime) -> Outcome:
