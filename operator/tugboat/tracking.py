@@ -1,5 +1,6 @@
 """Read training runs from an MLflow tracking server over its REST API (no mlflow package:
-the operator image stays small). I/O only; returns plain values."""
+the operator image stays small), register release versions and move their alias. I/O only;
+returns plain values."""
 
 from __future__ import annotations
 
@@ -111,6 +112,16 @@ class Registry(Tracking):
             "name": name, "source": source, "run_id": run["run_id"],
             "tags": [{"key": k, "value": v} for k, v in tags.items()]}) or {}
         return str(out.get("model_version", {}).get("version", ""))
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version `name@alias` points at; None when the alias (or the model) does not exist."""
+        out = self._call("GET", "registered-models/alias", query={"name": name, "alias": alias})
+        version = ((out or {}).get("model_version") or {}).get("version")
+        return str(version) if version is not None else None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `name@alias` at `version` (moving it from wherever it pointed)."""
+        self._call("POST", "registered-models/alias", {"name": name, "alias": alias, "version": version})
 
     def _upload(self, source: str, relative: str, path: Path) -> None:
         prefix = "mlflow-artifacts:/"
