@@ -23,14 +23,17 @@ from tests.integration.helpers import wait_for
 from tests.integration.test_plugin import kubectl_plugin
 from tugboat.api.base import API_VERSION
 from tugboat.api.kinds import MODEL_RELEASE
-from tugboat.api.model_release import ModelReleaseStatus
+from tugboat.api.model_release import AnalysisCheck, ModelReleaseStatus
 from tugboat.controllers.reconcilers import reconcile
+from tugboat.controllers.rollout_gather import Measurer, observe_check
 from tugboat.controllers.settings import Settings
 from tugboat.dev.dataplane import hostproc
 from tugboat.dev.dataplane.scrape_targets import ScrapeTarget, ScrapeTargetServer
 from tugboat.dev.prometheus import DevPrometheus
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import set_conditions
+from tugboat.rollout.decision import DueCheck
+from tugboat.rollout.inputs import Target
 
 PLATFORM, TEAM, OTHER = "ml-platform", "drive-a", "drive-b"
 LINE, RELEASE = "moe-drive", "moe-drive-v2"
@@ -163,3 +166,15 @@ def test_release_walks_holds_without_prometheus_and_is_promoted(cluster, kube, p
     assert shown.returncode == 0, shown.stderr
     assert f"{TEAM}/agent" in shown.stdout and "moe-drive-v1" in shown.stdout and "100%" in shown.stdout
     assert "error-rate (ErrorRate): Pass value 0 threshold 0.05 (AtMost)" in shown.stdout
+
+
+def test_invalid_promql_is_an_observation_error_with_prometheus_message(prometheus):
+    if prometheus.url is None:
+        prometheus.start()
+    bad = AnalysisCheck(name="mine", metric="Custom", direction="AtMost", threshold=1,
+                        query='sum(rate(tugboat_requests_total{release="$release"}[$window])')
+    target = Target(namespace=TEAM, name="agent", tenant=TEAM, stable_release="moe-drive-v1")
+    got = observe_check(Measurer(prometheus.url), DueCheck(TEAM, "agent", bad, "moe-drive-v1"),
+                        RELEASE, target, _now())
+    assert got.error.startswith("InvalidQuery: ") and "parse error" in got.error, got
+    assert got.query == f'sum(rate(tugboat_requests_total{{release="{RELEASE}"}}[60s])'

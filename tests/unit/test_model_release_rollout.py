@@ -10,12 +10,14 @@ from datetime import timedelta
 from tests.unit.rollout.factories import ERR, obs, spec, target
 from tugboat.api.model_release import AnalysisCheck, ModelReleaseStatus
 from tugboat.conditions import find
-from tugboat.controllers.rollout_gather import check_query, may_reach
+from tugboat.controllers.rollout_gather import Measurer, check_query, may_reach, observe_check
 from tugboat.controllers.settings import Settings
 from tugboat.plugin import render_rollout
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Meta, set_conditions
+from tugboat.rollout.decision import DueCheck
 from tugboat.rollout.intents import read_intent
+from tugboat.rollout.measure import judge
 
 META = Meta(name="moe-v2", namespace="ml-platform", uid="feedfacecafebeef", generation=1)
 CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
@@ -54,6 +56,7 @@ def test_no_targets_stays_ready_and_names_what_was_refused(now):
     progressing = find(out.status.conditions, "Progressing")
     assert progressing.status == "False" and progressing.reason == "NoTargets"
     assert "team-c/agent refused: Tenant c does not allow model line moe" in progressing.message
+    assert [e.reason for e in out.events] == ["ReleaseReady"]  # what the release's Ready event always was
 
 
 def test_first_pass_starts_wave_zero_with_events_on_each_target(now):
@@ -167,3 +170,11 @@ def test_status_shows_every_measurement(now):
     assert "team-a/agent" in text and "v1" in text and "20%" in text
     assert "error-rate (ErrorRate): Pass value 0.01 threshold 0.05 (AtMost)" in text
     assert "query: sum(rate(tugboat_requests_total" in text
+
+
+def test_no_prometheus_url_is_inconclusive_and_says_so(now):
+    t = target("agent", "team-a")
+    got = observe_check(Measurer(None), DueCheck(t.namespace, t.name, ERR, "v1"), "moe-v2", t, now)
+    assert got.unreachable and got.error is None
+    assert judge(ERR, got) == ("Inconclusive", "Prometheus did not answer: no Prometheus URL "
+                                               "configured (tugboat run --prometheus-url)")

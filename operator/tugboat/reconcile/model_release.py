@@ -329,19 +329,20 @@ def _roll_out(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> Outcome
                        view.intent, view.served, release=meta.name)
     step.status = set_conditions(step.status.model_copy(update={"rollout": d.status}), now,
                                  meta.generation, *d.conditions)
-    requeue = d.requeue_after
+    requeue, reason = d.requeue_after, d.verdict.reason
     if d.verdict.phase is None:
         # Nothing rolls out: the release stays Ready and says why (with what tenancy refused).
-        message = "; ".join((d.verdict.message, *view.refused))
-        step.mark("Progressing", False, d.verdict.reason, message)
-        phase = "Ready"
+        why = "; ".join((d.verdict.message, *view.refused))
+        step.mark("Progressing", False, d.verdict.reason, why)
+        phase, reason = "Ready", Reason.RELEASE_READY
+        message = f"exported, signed, verified and registered; {why}"
     else:
         phase, message = str(d.verdict.phase), d.verdict.message
         if d.verdict.phase == RolloutPhase.PROMOTED:
             requeue = _move_alias(step, spec, view)
     old = step.o.status
     step.status = step.status.model_copy(update={"phase": phase, "message": message})
-    events = (*phase_event(old, step.status, d.verdict.reason, message), *d.events)
+    events = (*phase_event(old, step.status, reason, message), *d.events)
     others = tuple(ObjectEvent(API_VERSION, AGENT_DEPLOYMENT.kind, e.name, e.namespace,
                                e.event) for e in d.target_events)
     return Outcome(status=step.status, actions=tuple(step.actions), events=events,
