@@ -10,7 +10,7 @@ from datetime import timedelta
 from tests.unit.rollout.factories import ERR, obs, spec, target
 from tugboat.api.model_release import AnalysisCheck, ModelReleaseStatus
 from tugboat.conditions import find
-from tugboat.controllers.rollout_gather import Measurer, check_query, may_reach, observe_check
+from tugboat.controllers.rollout_gather import Measurer, check_query, may_reach, observe_check, why_not
 from tugboat.controllers.settings import Settings
 from tugboat.plugin import render_rollout
 from tugboat.reconcile import model_release as mr
@@ -18,6 +18,7 @@ from tugboat.reconcile.outcome import Meta, set_conditions
 from tugboat.rollout.decision import DueCheck
 from tugboat.rollout.intents import read_intent
 from tugboat.rollout.measure import judge
+from tugboat.rollout.targets import Candidate
 
 META = Meta(name="moe-v2", namespace="ml-platform", uid="feedfacecafebeef", generation=1)
 CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
@@ -178,3 +179,12 @@ def test_no_prometheus_url_is_inconclusive_and_says_so(now):
     assert got.unreachable and got.error is None
     assert judge(ERR, got) == ("Inconclusive", "Prometheus did not answer: no Prometheus URL "
                                                "configured (tugboat run --prometheus-url)")
+
+
+def test_pins_and_the_selector_are_named_when_nothing_rolls_out():
+    assert why_not(Candidate("team-a", "agent", "a", pinned_release="v1")) == (
+        "team-a/agent is pinned to v1 (spec.release)")
+    assert why_not(Candidate("team-a", "agent", "a", tenant_pin="v0")) == (
+        "team-a/agent is pinned to v0 by Tenant a")
+    assert why_not(Candidate("team-a", "agent", "a")) == (
+        "team-a/agent does not match spec.rollout.selector")

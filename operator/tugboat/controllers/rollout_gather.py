@@ -8,7 +8,8 @@ platform team's). Every other AgentDeployment of the line is refused, and the re
 
 Measurements: the due checks (rollout.schedule) as instant PromQL queries on each target's
 canary track (and its stable track for relative checks), with the window's canary request count;
-exposure from the canary's request and token counters. Without a Prometheus URL, or when it does
+exposure from the canary's request and token counters; nothing is measured for a finished
+rollout. Without a Prometheus URL, or when it does
 not answer, every due check is inconclusive with that reason, never a pass; once it fails to
 answer, the rest of the pass does not wait on it again. Must not decide verdicts.
 """
@@ -33,7 +34,7 @@ from ..rollout.decision import DueCheck
 from ..rollout.durations import seconds
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import read_intent
-from ..rollout.schedule import due_checks
+from ..rollout.schedule import FINISHED, due_checks
 from ..rollout.targets import Candidate, select_targets
 from .gather import tenant_of_namespace
 from .settings import Settings
@@ -83,6 +84,16 @@ def _stable(status: dict, release: str) -> str | None:
     # What the deployment serves today; the release itself is never its own stable track.
     stable = status.get("stableRelease") or status.get("release")
     return stable if stable != release else None
+
+
+def why_not(c: Candidate) -> str:
+    """Why an AgentDeployment of the line (that tenancy allows) is not a target."""
+    where = f"{c.namespace}/{c.name}"
+    if c.pinned_release is not None:
+        return f"{where} is pinned to {c.pinned_release} (spec.release)"
+    if c.tenant_pin is not None:
+        return f"{where} is pinned to {c.tenant_pin} by Tenant {c.tenant}"
+    return f"{where} does not match spec.rollout.selector"
 
 
 def check_query(check: AnalysisCheck, release: str, track: str, target: Target) -> str:
@@ -160,6 +171,10 @@ def gather(kube: Kube, obj: dict, spec: ModelReleaseSpec, status: RolloutStatus 
     found, refused = candidates(kube, meta, spec, s)
     targets = select_targets(spec.rollout.selector, found)
     by_key = {t.key: t for t in targets}
+    refused += [why_not(c) for c in found if (c.namespace, c.name) not in by_key]
+    if status is not None and status.phase in FINISHED:
+        return RolloutView(targets=targets, refused=tuple(refused), alias_version=alias_version,
+                           intent=read_intent(obj["metadata"].get("annotations")))
     m = Measurer(s.prometheus_url)
     observations = []
     for due in due_checks(spec.rollout, status, now):
