@@ -13,6 +13,7 @@ outcome's requeue time, so the test does not depend on the operator's timers.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -36,13 +37,14 @@ from tugboat.rollout.decision import DueCheck
 from tugboat.rollout.inputs import Target
 
 PLATFORM, TEAM, OTHER = "ml-platform", "drive-a", "drive-b"
-LINE, RELEASE = "moe-drive", "moe-drive-v2"
+LINE, RELEASE, BAD = "moe-drive", "moe-drive-v2", "moe-drive-v3"
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 def canary_metrics():
-    """Window counters of a healthy canary, growing 20 requests a second while the test runs."""
+    """Window counters of a healthy canary (v2) and of one answering half its requests with 500
+    (v3), each growing 20 requests a second while the tests run."""
     registry = CollectorRegistry()
     requests = Counter("tugboat_requests", "requests", ["release", "track", "tenant", "agent_deployment",
                                                         "code"], registry=registry)
@@ -50,11 +52,14 @@ def canary_metrics():
                      registry=registry)
     server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
     stop = threading.Event()
+    codes = itertools.cycle(("200", "500"))
 
     def serve():
         while not stop.wait(0.05):
             requests.labels(RELEASE, "canary", TEAM, "agent", "200").inc()
             tokens.labels(RELEASE, "canary", TEAM, "agent").inc(3)
+            requests.labels(BAD, "canary", TEAM, "agent", next(codes)).inc()
+            tokens.labels(BAD, "canary", TEAM, "agent").inc(3)
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"127.0.0.1:{server.server_port}"
@@ -87,19 +92,23 @@ def _objects(kube):
         kube.patch_status(API_VERSION, "AgentDeployment", "agent", ns, {"release": "moe-drive-v1"})
     # drive-b stops allowing the line after its deployment was admitted: the release must refuse it.
     tenant("drive-b", OTHER, ["other-line"])
+    _ready_release(kube, RELEASE)
+
+
+def _ready_release(kube, name: str) -> None:
     check = {"name": "error-rate", "metric": "ErrorRate", "threshold": 0.05, "window": "20s",
              "interval": "2s", "count": 1, "minRequests": 5, "inconclusiveLimit": 1}
     kube.apply({"apiVersion": API_VERSION, "kind": "ModelRelease",
-                "metadata": {"name": RELEASE, "namespace": PLATFORM},
+                "metadata": {"name": name, "namespace": PLATFORM},
                 "spec": {"modelLine": LINE, "source": {"trainingRun": "moe"},
                          "rollout": {"steps": [{"weight": 20, "pause": {"duration": "2s"}},
                                                {"weight": 80, "pause": {"duration": "2s"}}],
                                      "analysis": {"checks": [check]}}}})
-    obj = kube.get(API_VERSION, "ModelRelease", RELEASE, PLATFORM)
+    obj = kube.get(API_VERSION, "ModelRelease", name, PLATFORM)
     gen = obj["metadata"]["generation"]
     ready = ModelReleaseStatus(artifact_uri="file:///nowhere", manifest_digest="d" * 64)
     ready = set_conditions(ready, _now(), gen, *((t, True, "Done", "set by the test") for t in mr.STAGES))
-    kube.patch_status(API_VERSION, "ModelRelease", RELEASE, PLATFORM,
+    kube.patch_status(API_VERSION, "ModelRelease", name, PLATFORM,
                       ready.model_dump(by_alias=True, mode="json"))
 
 
@@ -108,11 +117,11 @@ def _now():
     return datetime.now(UTC)
 
 
-def _drive(kube, settings, until, timeout: float, seen: list) -> dict:
+def _drive(kube, settings, until, timeout: float, seen: list, name: str = RELEASE) -> dict:
     """Reconcile pass after pass (sleeping the requeue time) until `until(rollout)` holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = reconcile(kube, MODEL_RELEASE, RELEASE, PLATFORM, settings)
+        out = reconcile(kube, MODEL_RELEASE, name, PLATFORM, settings)
         rollout = out.status.rollout.model_dump(by_alias=True, mode="json")
         seen.append((rollout.get("phase"), [t["weight"] for t in rollout["targets"]]))
         if until(rollout):
@@ -166,6 +175,30 @@ def test_release_walks_holds_without_prometheus_and_is_promoted(cluster, kube, p
     assert shown.returncode == 0, shown.stderr
     assert f"{TEAM}/agent" in shown.stdout and "moe-drive-v1" in shown.stdout and "100%" in shown.stdout
     assert "error-rate (ErrorRate): Pass value 0 threshold 0.05 (AtMost)" in shown.stdout
+
+
+def test_a_breaching_canary_is_rolled_back_with_the_breach_named(cluster, kube, prometheus):
+    if prometheus.url is None:
+        prometheus.start()
+    _ready_release(kube, BAD)
+    settings = Settings(prometheus_url=prometheus.url, release_namespaces=(PLATFORM,))
+    seen: list = []
+    done = _drive(kube, settings, lambda r: r["phase"] in ("RolledBack", "Promoted"), 30, seen, name=BAD)
+    assert done["phase"] == "RolledBack", done
+    assert [w for _, w in seen if w][-1] == [0] and max(w[0] for _, w in seen if w) == 20
+    breach = done["breach"]
+    assert (breach["check"], breach["metric"], breach["target"]) == ("error-rate", "ErrorRate", "agent")
+    assert 0.3 < breach["value"] < 0.7 and breach["threshold"] == 0.05
+    assert f'release="{BAD}"' in breach["query"] and 'track="canary"' in breach["query"]
+    obj = kube.get(API_VERSION, "ModelRelease", BAD, PLATFORM)
+    conds = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conds["RolledBack"]["status"] == "True"
+    assert "error-rate (ErrorRate)" in conds["RolledBack"]["message"]
+    warnings = wait_for(lambda: [e for e in kube.list("v1", "Event", TEAM)
+                                 if e["involvedObject"]["name"] == "agent" and e["type"] == "Warning"
+                                 and e["message"].startswith(f"{BAD}: canary weight 0")],
+                        what="Warning on the AgentDeployment")
+    assert "threshold 0.05" in warnings[0]["message"] and "query:" in warnings[0]["message"]
 
 
 def test_invalid_promql_is_an_observation_error_with_prometheus_message(prometheus):
