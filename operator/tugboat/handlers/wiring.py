@@ -195,6 +195,20 @@ def on_release_for_serving(spec, **_) -> None:
         run_reconcile(AGENT_DEPLOYMENT, name, namespace)
 
 
+_WAITING_FOR_TARGETS = ("Ready", "Progressing", "Paused", "Inconclusive")
+
+
+@kopf.on.event(GROUP, VERSION, AGENT_DEPLOYMENT.plural, id="rollout-targets")
+def on_agent_deployment_for_rollouts(spec, **_) -> None:
+    """A deployment of the line came, went, changed or moved its stable release: releases that
+    are rolling out (or found nothing to roll out to) re-gather their targets."""
+    line = spec.get("modelLine", "")
+    for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind):
+        if ((obj.get("spec") or {}).get("modelLine") == line
+                and (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS):
+            run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
+
+
 def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
     return name == TRUST_CONFIGMAP and namespace == runtime.options().settings.system_namespace
 
