@@ -188,3 +188,11 @@ def test_pins_and_the_selector_are_named_when_nothing_rolls_out():
         "team-a/agent is pinned to v0 by Tenant a")
     assert why_not(Candidate("team-a", "agent", "a")) == (
         "team-a/agent does not match spec.rollout.selector")
+
+
+def test_status_lists_the_deployments_serving_the_release_with_their_graph(now):
+    from tugboat.api.model_release import ServedBy
+    serving = (ServedBy(namespace="team-b", name="agent", graph="int8"),
+               ServedBy(namespace="team-a", name="agent", graph=None))
+    out = mr.decide(observed(now, targets=(target("agent", "team-a"),), served_by=serving), now)
+    assert [(b.namespace, b.graph) for b in out.status.served_by] == [("team-a", None), ("team-b", "int8")]

@@ -25,7 +25,7 @@ from ..analysis.prometheus import Prometheus
 from ..analysis.results import ErrorKind, NotANumber, QueryError, QueryResult, Value
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE
-from ..api.model_release import AnalysisCheck, AnalysisMetric, ModelReleaseSpec, RolloutStatus
+from ..api.model_release import AnalysisCheck, AnalysisMetric, ModelReleaseSpec, RolloutStatus, ServedBy
 from ..kube.client import Kube
 from ..reconcile.model_release import RolloutView
 from ..reconcile.outcome import Meta
@@ -48,12 +48,13 @@ def may_reach(release_namespace: str, target_namespace: str, s: Settings) -> boo
 
 
 def candidates(kube: Kube, meta: Meta, spec: ModelReleaseSpec, s: Settings,
-               ) -> tuple[list[Candidate], list[str]]:
-    """AgentDeployments of the line this release may reach, and why each other one is refused."""
+               ) -> tuple[list[Candidate], list[str], list[ServedBy]]:
+    """AgentDeployments of the line this release may reach, why each other one is refused, and
+    which of them serve this release today with which graph."""
     line = spec.model_line
     releases = {r["metadata"]["name"] for r in kube.list(API_VERSION, MODEL_RELEASE.kind)
                 if (r.get("spec") or {}).get("modelLine") == line}
-    out, refused = [], []
+    out, refused, serving = [], [], []
     for agd in kube.list(API_VERSION, AGENT_DEPLOYMENT.kind):
         m, agd_spec = agd["metadata"], agd.get("spec") or {}
         if agd_spec.get("modelLine") != line:
@@ -69,6 +70,9 @@ def candidates(kube: Kube, meta: Meta, spec: ModelReleaseSpec, s: Settings,
             refused.append(f"{where} refused: {owner} does not allow model line {line}")
             continue
         status = agd.get("status") or {}
+        if meta.name in (status.get("release"), status.get("stableRelease"), status.get("canaryRelease")):
+            serving.append(ServedBy(namespace=m["namespace"], name=m["name"],
+                                    graph=(status.get("graph") or {}).get("served")))
         placement = tenant.spec.rollout
         out.append(Candidate(
             namespace=m["namespace"], name=m["name"], tenant=tenant.name, labels=m.get("labels") or {},
@@ -77,7 +81,7 @@ def candidates(kube: Kube, meta: Meta, spec: ModelReleaseSpec, s: Settings,
             wave=placement.wave, max_weight=placement.max_canary_weight,
             stable_release=_stable(status, meta.name),
             traffic="Gateway" if (agd_spec.get("traffic") or {}).get("gatewayRef") else "ReplicaRatio"))
-    return out, refused
+    return out, refused, serving
 
 
 def _stable(status: dict, release: str) -> str | None:
@@ -168,13 +172,13 @@ def served(m: Measurer, release: str, target: Target) -> Served | None:
 def gather(kube: Kube, obj: dict, spec: ModelReleaseSpec, status: RolloutStatus | None, s: Settings,
            now: datetime, alias_version: str | None = None) -> RolloutView:
     meta = Meta.of(obj)
-    found, refused = candidates(kube, meta, spec, s)
+    found, refused, serving = candidates(kube, meta, spec, s)
     targets = select_targets(spec.rollout.selector, found)
     by_key = {t.key: t for t in targets}
     refused += [why_not(c) for c in found if (c.namespace, c.name) not in by_key]
     if status is not None and status.phase in FINISHED:
         return RolloutView(targets=targets, refused=tuple(refused), alias_version=alias_version,
-                           intent=read_intent(obj["metadata"].get("annotations")))
+                           intent=read_intent(obj["metadata"].get("annotations")), served_by=tuple(serving))
     m = Measurer(s.prometheus_url)
     observations = []
     for due in due_checks(spec.rollout, status, now):
@@ -188,4 +192,4 @@ def gather(kube: Kube, obj: dict, spec: ModelReleaseSpec, status: RolloutStatus 
             exposure.append(got)
     return RolloutView(targets=targets, refused=tuple(refused), observations=tuple(observations),
                        served=tuple(exposure), intent=read_intent(obj["metadata"].get("annotations")),
-                       alias_version=alias_version)
+                       alias_version=alias_version, served_by=tuple(serving))

@@ -24,6 +24,7 @@ from ..api.model_release import (
     ModelReleaseSpec,
     ModelReleaseStatus,
     RolloutPhase,
+    ServedBy,
     SigningMethod,
 )
 from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job
@@ -118,6 +119,7 @@ class RolloutView:
     served: tuple[Served, ...] = ()
     intent: Intent | None = None
     alias_version: str | None = None  # the version spec.registry.alias names today (read once Promoted)
+    served_by: tuple[ServedBy, ...] = ()  # deployments serving this release today, with their graph
 
 
 @dataclass(frozen=True)
@@ -327,8 +329,9 @@ def _roll_out(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> Outcome
     meta, now = step.o.meta, step.now
     d = decide_rollout(spec.rollout, view.targets, step.status.rollout, now, view.observations,
                        view.intent, view.served, release=meta.name)
-    step.status = set_conditions(step.status.model_copy(update={"rollout": d.status}), now,
-                                 meta.generation, *d.conditions)
+    served_by = sorted(view.served_by, key=lambda b: (b.namespace, b.name)) or None
+    step.status = set_conditions(step.status.model_copy(update={"rollout": d.status, "served_by": served_by}),
+                                 now, meta.generation, *d.conditions)
     requeue, reason = d.requeue_after, d.verdict.reason
     if d.verdict.phase is None:
         # Nothing rolls out: the release stays Ready and says why (with what tenancy refused).
