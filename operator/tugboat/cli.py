@@ -38,6 +38,9 @@ def run(
     monitoring_namespace: str = typer.Option(None, help="Namespace of the Prometheus scraping them"),
     prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL",
                                        help="Prometheus HTTP API the canary analysis queries"),
+    release_namespaces: str = typer.Option(
+        None, envvar="TUGBOAT_RELEASE_NAMESPACES",
+        help="Comma-separated namespaces whose ModelReleases may roll out to tenant namespaces"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator (kopf) against the cluster."""
@@ -50,7 +53,9 @@ def run(
              "workload_image": workload_image, "pool_label": pool_label, "head_pool": head_pool,
              "system_namespace": system_namespace, "serving_image": serving_image,
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
-             "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url}
+             "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url,
+             "release_namespaces": tuple(n.strip() for n in release_namespaces.split(",") if n.strip())
+             if release_namespaces is not None else None}
     settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
     if prometheus_url is not None:
         from .analysis.prometheus import Prometheus

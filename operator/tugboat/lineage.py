@@ -44,12 +44,16 @@ def _detail(kind: str, obj: dict) -> str:
                  f"attempt {st['attempt']}" if (st.get("attempt") or 1) > 1 else ""]
     elif kind == "ModelRelease":
         digest = st.get("manifestDigest") or ""
+        graphs = "+".join(g["name"] for g in st.get("graphs") or [] if g.get("published"))
         parts = [f"line {(obj.get('spec') or {}).get('modelLine', '?')}",
                  f"sha256 {digest[:12]}" if digest else "",
+                 f"graphs {graphs}" if graphs else "",
                  f"registry v{st['registryVersion']}" if st.get("registryVersion") else ""]
     else:
         spec = obj.get("spec") or {}
+        graph = st.get("graph") or {}
         parts = [f"{st.get('readyReplicas') or 0}/{spec.get('replicas', 1)} ready",
+                 f"graph {graph['served']}" if graph.get("served") else "",
                  st.get("endpoint") or ""]
     return ", ".join(p for p in parts if p)
 

@@ -1,5 +1,6 @@
 """Read training runs from an MLflow tracking server over its REST API (no mlflow package:
-the operator image stays small). I/O only; returns plain values."""
+the operator image stays small), register release versions and move their alias. I/O only;
+returns plain values."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ class Tracking:
     def __init__(self, uri: str):
         self.uri = uri.rstrip("/")
 
-    def _call(self, method: str, path: str, body: dict | None = None, query: dict | None = None):
+    def _call(self, method: str, path: str, body: dict | None = None, query: dict | None = None,
+              absent_when: str | None = None):
+        """The answer as JSON; None when the object does not exist (404, or a 400 whose message
+        contains `absent_when`: MLflow reports a missing alias as an invalid parameter)."""
         url = f"{self.uri}/api/2.0/mlflow/{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
@@ -45,7 +49,11 @@ class Tracking:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
-            raise TrackingUnavailable(f"MLflow {path}: HTTP {exc.code}") from exc
+            with exc:
+                detail = exc.read().decode(errors="replace")[:300]
+            if exc.code == 400 and absent_when and absent_when in detail:
+                return None
+            raise TrackingUnavailable(f"MLflow {path}: HTTP {exc.code}: {detail}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise TrackingUnavailable(f"MLflow at {self.uri}: {exc}") from exc
 
@@ -111,6 +119,17 @@ class Registry(Tracking):
             "name": name, "source": source, "run_id": run["run_id"],
             "tags": [{"key": k, "value": v} for k, v in tags.items()]}) or {}
         return str(out.get("model_version", {}).get("version", ""))
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version `name@alias` points at; None when the alias (or the model) does not exist."""
+        out = self._call("GET", "registered-models/alias", query={"name": name, "alias": alias},
+                         absent_when=f"alias {alias} not found")
+        version = ((out or {}).get("model_version") or {}).get("version")
+        return str(version) if version is not None else None
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `name@alias` at `version` (moving it from wherever it pointed)."""
+        self._call("POST", "registered-models/alias", {"name": name, "alias": alias, "version": version})
 
     def _upload(self, source: str, relative: str, path: Path) -> None:
         prefix = "mlflow-artifacts:/"

@@ -130,8 +130,8 @@ import json, sys
 import numpy as np, onnxruntime as ort
 out = sys.argv[1]
 inputs, top1 = np.load(f"{out}/inputs.npz"), np.load(f"{out}/top1.npz")
-flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-result = {"cpuFeatures": [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]}
+from tugboat_workloads.numerics_probe import cpu_features
+result = {"cpuFeatures": cpu_features()}  # CPUID as this process sees it (emulated CPUs included)
 for graph in sys.argv[2:]:
     opts = ort.SessionOptions(); opts.intra_op_num_threads = 1; opts.log_severity_level = 3
     s = ort.InferenceSession(f"{out}/{graph}", sess_options=opts, providers=["CPUExecutionProvider"])
@@ -148,13 +148,8 @@ print(json.dumps(result))
 def _measure(out: Path, graphs: list[str], emulate: bool) -> dict:
     cmd = [sys.executable, "-c", _MEASURE, str(out), *graphs]
     if emulate:
-        # qemu-user reports the emulated CPU's flags through cpuid; /proc/cpuinfo stays the host's,
-        # so the feature list is replaced by what the model provides.
         cmd = ["qemu-x86_64", "-cpu", EMULATED_CPU, *cmd]
-    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    if emulate:
-        result["cpuFeatures"] = ["avx2", f"(qemu -cpu {EMULATED_CPU}: no avx512, no vnni)"]
-    return result
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
 def main() -> int:

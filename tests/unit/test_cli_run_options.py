@@ -32,3 +32,10 @@ def test_a_malformed_prometheus_url_is_refused_before_the_operator_starts(monkey
     monkeypatch.setattr(tugboat.operator_main, "main", lambda **_: 0)
     result = CliRunner().invoke(app, ["run", "--standalone", "--prometheus-url", "127.0.0.1:9090"])
     assert result.exit_code == 2 and "--prometheus-url" in result.output
+
+
+def test_release_namespaces_default_to_the_platform_namespace(monkeypatch):
+    monkeypatch.delenv("TUGBOAT_RELEASE_NAMESPACES", raising=False)
+    assert settings_of(monkeypatch).release_namespaces == ("ml-platform",)
+    assert settings_of(monkeypatch, "--release-namespaces", "ml-platform, ml-staging").release_namespaces == (
+        "ml-platform", "ml-staging")

@@ -23,6 +23,16 @@ def test_runs_releases_and_agents_form_one_tree():
     assert text[2] == "      └─ AgentDeployment/agent (team-a)  Serving  [2/2 ready]"
 
 
+def test_the_tree_shows_published_graphs_and_the_graph_each_deployment_serves():
+    rel = {**REL, "status": {**REL["status"], "graphs": [
+        {"name": "fp32", "published": True}, {"name": "int8", "published": True},
+        {"name": "fp16", "published": False}]}}
+    agd = {**AGD, "status": {**AGD["status"], "graph": {"requested": "int8", "served": "int8"}}}
+    text = render_lineage([RUN], [rel], [agd]).splitlines()
+    assert "graphs fp32+int8, registry v3]" in text[1]
+    assert text[2] == "      └─ AgentDeployment/agent (team-a)  Serving  [2/2 ready, graph int8]"
+
+
 def test_orphans_stand_at_the_top_and_problems_are_shown():
     waiting = obj("AgentDeployment", "lonely", "team-b", status={"phase": "Waiting", "conditions": [
         {"type": "Ready", "status": "False", "reason": "NoVerifiedRelease", "message": "no release"}]})

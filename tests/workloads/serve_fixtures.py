@@ -138,11 +138,12 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """`python -m tugboat_workloads.serve` as a child process bound to 127.0.0.1."""
+    """`python -m tugboat_workloads.serve` as a child process bound to 127.0.0.1 (behind `launcher`,
+    e.g. an emulator of another CPU, when given)."""
 
     def __init__(self, workdir: Path, artifact: Path, public_key: Path, guardrails: dict | None,
                  *, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 track: str = "stable", via_env: bool = False):
+                 track: str = "stable", via_env: bool = False, launcher: tuple[str, ...] = ()):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.track = track
@@ -155,7 +156,7 @@ class ServeProcess:
             (workdir / "guardrails.json").write_text(json.dumps(guardrails))
             flags["guardrails"] = str(workdir / "guardrails.json")
         child_env = {**os.environ, **(env or {})}
-        argv = [PYTHON, "-m", "tugboat_workloads.serve", *extra_args]
+        argv = [*launcher, PYTHON, "-m", "tugboat_workloads.serve", *extra_args]
         if via_env:
             child_env.update({"TUGBOAT_" + k.upper().replace("-", "_"): v for k, v in flags.items()})
         else:

@@ -1,11 +1,13 @@
 """The serving runtime re-runs the artifact's numerics probe on its own CPU before it is ready:
 a reduced-precision graph that disagrees with torch is refused, and the fp32 graph serves instead
-when allowed. The bad graph is crafted (another model's weights under the int8 name, signed like
-the rest), so the test fails the same way on every CPU."""
+when allowed. The bad graphs are crafted: another model's weights under the int8 name (refused on
+every CPU), and ONNX Runtime's saturating U8S8 int8 scheme run on an emulated AVX2-only CPU next to
+this one (the same signed artifact, judged by the CPU that serves it)."""
 
 import json
 import shutil
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.workloads.serve_fixtures import ServeProcess, http_get, http_post_json, signed_artifacts  # noqa: F401
@@ -89,3 +91,60 @@ def test_an_unpublished_variant_falls_back_without_being_loaded(signed_artifacts
             ("fp16", "fp32", "NotPublished")]
     finally:
         proc.stop()
+
+
+QEMU = shutil.which("qemu-x86_64")
+# The export test's tiny model: its U8S8 int8 graph agrees with torch on ~96 % of the probe where
+# the CPU has VNNI and on ~82 % where it has only AVX2 (tests/bench/bench_quantization.py).
+TINY = {"layers": 2, "dModel": 32, "heads": 2, "experts": 4, "topK": 2, "dFF": 64, "vocabSize": 64,
+        "seqLen": 16}
+
+
+def _has_vnni() -> bool:
+    from tugboat_workloads.numerics_probe import cpu_features
+    return any(f in cpu_features() for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+@pytest.fixture(scope="module")
+def saturating_artifact(tmp_path_factory, signed_artifacts):  # noqa: F811
+    """One signed artifact whose int8 graph uses ONNX Runtime's saturating U8S8 scheme, gate 0.9."""
+    import torch
+
+    from tugboat_workloads.export.__main__ import main as export_main
+    from tugboat_workloads.export.variants import build_variant
+    from tugboat_workloads.moe import MoEConfig, MoETransformer, save_checkpoint
+
+    root = tmp_path_factory.mktemp("saturating")
+    torch.manual_seed(7)
+    model = MoETransformer(MoEConfig.from_dict(TINY))
+    model.set_gate_temperature(1.3)
+    checkpoint = save_checkpoint(root / "ckpt", model, step=0, metrics={})
+    artifact = root / "artifact"
+    assert export_main(["--checkpoint", str(checkpoint), "--out", str(artifact),
+                        "--min-top1-agreement", "0.9"]) == 0
+    build_variant("int8", artifact / "model.onnx", artifact, int8_scheme="u8s8")
+    sign_artifact(artifact, signed_artifacts.public_key.parent / "signing.pem")
+    return artifact
+
+
+def _served_on(cpu_launcher, artifact, key, workdir):
+    proc = ServeProcess(workdir, artifact, key, GUARDRAILS, launcher=cpu_launcher,
+                        extra_args=("--graph", "int8", "--graph-fallback")).wait_ready(timeout=240)
+    try:
+        _, _, ready = http_get(proc.url + "/readyz")
+        return json.loads(ready)["graph"]
+    finally:
+        proc.stop()
+
+
+@pytest.mark.skipif(QEMU is None, reason="needs qemu-x86_64 (Debian qemu-user, installed by .ci/run) to "
+                    "run the runtime on an emulated AVX2-only CPU")
+def test_the_same_signed_int8_graph_is_judged_by_the_cpu_that_serves_it(saturating_artifact, signed_artifacts,  # noqa: F811
+                                                                         tmp_path):
+    avx2 = _served_on((QEMU, "-cpu", "Haswell"), saturating_artifact, signed_artifacts.public_key,
+                      tmp_path / "avx2")
+    assert (avx2["served"], avx2["reason"]) == ("fp32", "ProbeBelowGate"), avx2
+    assert avx2["gate"] == 0.9 and "no VNNI" in avx2["cpu"]
+    here = _served_on((), saturating_artifact, signed_artifacts.public_key, tmp_path / "host")
+    expected = ("int8", "Accepted") if _has_vnni() else ("fp32", "ProbeBelowGate")
+    assert (here["served"], here["reason"]) == expected, here

@@ -22,9 +22,12 @@ import numpy as np
 PROBE_FILE = "numerics_probe.json"
 PROBE_VERSION = 1
 DEFAULT_MIN_TOP1_AGREEMENT = 0.97
-# The instruction sets int8 and fp16 kernels dispatch on; named in every probe verdict.
-_CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-              "avx512_fp16", "amx_int8", "amx_bf16")
+# The instruction sets int8 and fp16 kernels dispatch on; named in every probe verdict. Keys are
+# numpy's CPUID names (what this process really gets, inside a VM or an emulator too), values the
+# Linux /proc/cpuinfo flag used where numpy cannot say.
+_CPU_FLAGS = {"AVX2": "avx2", "FMA3": "fma", "F16C": "f16c", "AVX512F": "avx512f", "AVX512BW": "avx512bw",
+              "AVX512VNNI": "avx512_vnni", "AVX512BF16": "avx512_bf16", "AVX512FP16": "avx512_fp16"}
+_VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 Logits = Callable[[np.ndarray], np.ndarray]  # int64 [batch, seq] -> float [batch, seq, vocab]
 
@@ -92,21 +95,38 @@ def top1_agreement(logits: Logits, probe: Probe, batch: int = 16) -> float:
 
 
 def cpu_features(cpuinfo: str | None = None) -> list[str]:
-    """The int8/fp16-relevant instruction sets this CPU reports (Linux /proc/cpuinfo flags)."""
+    """The int8/fp16-relevant instruction sets this process can use: numpy's CPUID view, or the
+    `flags` line of `cpuinfo` (/proc/cpuinfo) when given or when numpy has none."""
     if cpuinfo is None:
+        detected = _numpy_features()
+        if detected is not None:
+            return [flag for key, flag in _CPU_FLAGS.items() if detected.get(key)] or [_machine()]
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return [platform.machine() or "unknown"]
+            return [_machine()]
     flags: set[str] = set()
     for line in cpuinfo.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
             break
-    return [f for f in _CPU_FLAGS if f in flags] or [platform.machine() or "unknown"]
+    wanted = [*_CPU_FLAGS.values(), "avx_vnni", "amx_int8"]
+    return [f for f in wanted if f in flags] or [_machine()]
+
+
+def _numpy_features() -> dict[str, bool] | None:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return None
+    return dict(__cpu_features__) if __cpu_features__ else None
+
+
+def _machine() -> str:
+    return platform.machine() or "unknown"
 
 
 def describe_cpu(features: Sequence[str]) -> str:
     """'avx2 avx512f avx512_vnni' -> a short phrase that also says when no int8 dot-product unit exists."""
-    has_vnni = any(f in features for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    has_vnni = any(f in features for f in _VNNI)
     return f"{' '.join(features)}{'' if has_vnni else ' (no VNNI)'}"

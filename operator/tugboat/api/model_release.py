@@ -363,6 +363,15 @@ class RolloutStatus(_StatusPart):
     targets: list[TargetPlan] = Field(default_factory=list)
 
 
+class ServedBy(WireModel):
+    """An AgentDeployment serving this release today, and the graph its pods report serving."""
+
+    namespace: str
+    name: str
+    graph: str | None = Field(default=None, description="fp32, fp16 or int8; unset until the pods "
+                              "report it (needs the operator's Prometheus)")
+
+
 class ModelReleaseStatus(StatusBase):
     artifact_uri: str | None = None
     graphs: list[GraphReport] | None = Field(default=None, description="Graphs of the verified artifact "
@@ -371,6 +380,7 @@ class ModelReleaseStatus(StatusBase):
     registry_version: str | None = None
     export_job: str | None = None
     rollout: RolloutStatus | None = None
+    served_by: list[ServedBy] | None = None
 
 
 PRINTER_COLUMNS = [

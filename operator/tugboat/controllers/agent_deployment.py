@@ -20,6 +20,7 @@ from ..reconcile.outcome import Meta
 from .engine import current_status
 from .gather import tenant_of_namespace
 from .model_release import TRUST_CONFIGMAP, trusted_public_key
+from .served_graphs import served_graphs
 from .settings import Settings
 
 
@@ -64,7 +65,8 @@ def observe(kube: Kube, obj: dict, s: Settings) -> agd.Observed:
         canary_deployment=agd.summarize_deployment(canary) if canary else None,
         route=agd.summarize_route(route) if route else None,
         hpa_exists=hpa is not None, config=serving_config(s),
-        trust_source=f"{s.system_namespace}/{TRUST_CONFIGMAP}")
+        trust_source=f"{s.system_namespace}/{TRUST_CONFIGMAP}",
+        served_graphs=served_graphs(s, meta.namespace, meta.name) if deployment else None)
 
 
 def agent_deployments_of_line(kube: Kube, line: str) -> list[tuple[str, str]]:

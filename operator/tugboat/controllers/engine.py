@@ -1,4 +1,5 @@
-"""Apply an Outcome: owned objects by server-side apply, then one status write, then events.
+"""Apply an Outcome: owned objects by server-side apply, then one status write, then events
+(on the object, and on the other objects the decision names).
 
 The status write is skipped when nothing changed, so our own writes do not feed a hot loop.
 """
@@ -43,4 +44,8 @@ def apply_outcome(kube: Kube, kind: Kind, obj: dict, outcome: Outcome) -> bool:
         kube.patch_status(API_VERSION, kind.kind, meta["name"], meta.get("namespace"), new)
     for event in outcome.events:
         kube.event(obj, event.type, event.reason, event.message)
+    for other in outcome.object_events:
+        target = kube.get_or_none(other.api_version, other.kind, other.name, other.namespace)
+        if target is not None:  # gone since the decision: nobody to tell
+            kube.event(target, other.event.type, other.event.reason, other.event.message)
     return changed

@@ -1,23 +1,28 @@
-"""ModelRelease: gather the source checkpoint, Jobs, keys, verification and registry state;
-carry out registry actions. Verification reads the artifact directory, which the operator sees
-at the same path as the workloads (a shared volume in a cluster, the host in dev)."""
+"""ModelRelease: gather the source checkpoint, Jobs, keys, verification and registry state, and
+once verified the rollout's inputs (controllers/rollout_gather.py: targets, measurements);
+carry out registry actions (register a version, move the alias). Verification reads the
+artifact directory, which the operator sees at the same path as the workloads (a shared volume
+in a cluster, the host in dev)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tugboat_workloads.verify import VerificationError, verify_artifact
 
 from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE, TRAINING_RUN
+from ..api.model_release import RolloutPhase
 from ..conditions import find, is_true
 from ..kube.client import Kube
 from ..reconcile import model_release as mr
-from ..reconcile.outcome import Meta, Outcome
+from ..reconcile.outcome import Meta, Outcome, parse_spec
 from ..tracking import Registry, TrackingUnavailable
+from . import rollout_gather
 from .engine import current_status
 from .settings import Settings
 
@@ -97,7 +102,31 @@ def _registry_version(s: Settings, spec: dict, meta: Meta) -> str | None:
         return None
 
 
-def observe(kube: Kube, obj: dict, s: Settings) -> mr.Observed:
+def _alias_version(s: Settings, spec, meta: Meta) -> str | None:
+    name = spec.registry.model_name or spec.model_line
+    try:
+        return Registry(s.mlflow_tracking_uri).alias_version(name, spec.registry.alias)
+    except TrackingUnavailable as exc:
+        log.warning("ModelRelease %s/%s: %s", meta.namespace, meta.name, exc)
+        return None
+
+
+def _rollout(kube: Kube, obj: dict, status, s: Settings, now: datetime) -> mr.RolloutView | None:
+    """Gathered once the release is verified (the pass that makes it Ready starts the rollout)."""
+    if not is_true(status.conditions, "Verified"):
+        return None
+    spec, _ = parse_spec(MODEL_RELEASE.spec, obj.get("spec") or {})
+    if spec is None:
+        return None  # decide reports the spec as invalid
+    rollout = status.rollout
+    alias = None
+    if (rollout is not None and rollout.phase == RolloutPhase.PROMOTED and s.mlflow_tracking_uri
+            and not is_true(status.conditions, mr.ALIAS_MOVED)):
+        alias = _alias_version(s, spec, Meta.of(obj))
+    return rollout_gather.gather(kube, obj, spec, rollout, s, now, alias)
+
+
+def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> mr.Observed:
     meta, spec = Meta.of(obj), obj.get("spec") or {}
     status = current_status(MODEL_RELEASE, obj)
     ref = (spec.get("signing") or {}).get("keySecretRef") or {}
@@ -116,7 +145,8 @@ def observe(kube: Kube, obj: dict, s: Settings) -> mr.Observed:
         jobs=_jobs(kube, meta),
         signing_key=secret is not None and ref.get("key", "private.pem") in (secret.get("data") or {}),
         verification=verification, trusted_key=public is not None,
-        registry_version=registry, config=config)
+        registry_version=registry, config=config,
+        rollout=_rollout(kube, obj, status, s, now or datetime.now(UTC)))
 
 
 def act(outcome: Outcome, s: Settings) -> None:
@@ -126,3 +156,8 @@ def act(outcome: Outcome, s: Settings) -> None:
                 Registry(s.mlflow_tracking_uri).register(action.name, Path(action.source), dict(action.tags))
             except TrackingUnavailable as exc:
                 log.warning("registering %s failed (will retry): %s", action.name, exc)
+        elif isinstance(action, mr.SetAlias) and s.mlflow_tracking_uri:
+            try:
+                Registry(s.mlflow_tracking_uri).set_alias(action.name, action.alias, action.version)
+            except TrackingUnavailable as exc:
+                log.warning("moving %s@%s failed (will retry): %s", action.name, action.alias, exc)

@@ -39,3 +39,6 @@ class Settings:
     # --- canary analysis ---
     # Prometheus HTTP API (any URL; dev and tests use 127.0.0.1). None: no analysis can run.
     prometheus_url: str | None = None
+    # ModelReleases in these (platform) namespaces roll out to AgentDeployments of their model line
+    # in any tenant namespace that allows the line; a release elsewhere reaches its own namespace only.
+    release_namespaces: tuple[str, ...] = ("ml-platform",)

@@ -20,10 +20,12 @@ from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
 from ..metrics import DURATION, ERRORS, RECONCILES
 from . import runtime
+from .requeue import RequeueQueue
 
 log = logging.getLogger("tugboat")
-RETRY_SECONDS = 5.0
 _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
+# Pauses, analysis intervals, stage polls and retries of failed passes: one wake-up per object.
+REQUEUE = RequeueQueue()
 
 
 @kopf.on.startup()
@@ -65,19 +67,29 @@ def login(**_) -> kopf.ConnectionInfo:
 
 
 def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
-    """One serialized, timed, counted reconcile of one object; errors are logged, not raised."""
-    with _locks[(kind.kind, namespace, name)]:
+    """One serialized, timed, counted reconcile of one object; errors are logged, not raised.
+    The object is woken again when its outcome asks (`requeue_after`) or, after a transient
+    failure, with exponential back-off."""
+    key = (kind.kind, namespace, name)
+    again = lambda: run_reconcile(kind, name, namespace)  # noqa: E731
+    with _locks[key]:
         started = time.monotonic()
         try:
-            reconcile(runtime.kube(), kind, name, namespace, runtime.options().settings)
+            outcome = reconcile(runtime.kube(), kind, name, namespace, runtime.options().settings)
             RECONCILES.labels(kind.kind, "ok").inc()
+            REQUEUE.succeeded(key)
+            if outcome is not None and outcome.requeue_after is not None:
+                REQUEUE.schedule(key, outcome.requeue_after, again)
         except KubeError as exc:
             RECONCILES.labels(kind.kind, "error").inc()
             ERRORS.labels(kind.kind, type(exc).__name__).inc()
-            log.warning("reconcile %s %s/%s failed: %s", kind.kind, namespace, name, exc)
             if isinstance(exc, Transient):
                 # Watch events are not retried by kopf; the world is re-read on the retry anyway.
-                threading.Timer(RETRY_SECONDS, run_reconcile, (kind, name, namespace)).start()
+                delay = REQUEUE.failed(key, again)
+                log.warning("reconcile %s %s/%s failed (retry in %.0f s): %s", kind.kind, namespace, name,
+                            delay, exc)
+            else:
+                log.warning("reconcile %s %s/%s failed: %s", kind.kind, namespace, name, exc)
         finally:
             DURATION.labels(kind.kind).observe(time.monotonic() - started)
 
@@ -150,17 +162,6 @@ def stop_ray_jobs(name: str, namespace: str, **_) -> None:
         raise kopf.TemporaryError(f"waiting for {len(left)} RayJob(s) to stop", delay=2)
 
 
-def _settled(status) -> bool:
-    return _condition(status, "Ready") == "True" or _condition(status, "Degraded") == "True"
-
-
-@kopf.timer(GROUP, VERSION, MODEL_RELEASE.plural, interval=5.0, id="poll-modelrelease")
-def poll_model_release(name: str, namespace: str, status, **_) -> None:
-    """Verification and the registry send no events: poll until the release settles."""
-    if not _settled(status):
-        run_reconcile(MODEL_RELEASE, name, namespace)
-
-
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
 def on_release_job(namespace: str, meta, **_) -> None:
     _reconcile_owner(MODEL_RELEASE, namespace, meta)
@@ -199,6 +200,20 @@ def on_release_for_serving(spec, **_) -> None:
     """A release was verified, promoted, revoked or deleted: its line's deployments re-pick."""
     for name, namespace in agent_deployments_of_line(runtime.kube(), spec.get("modelLine", "")):
         run_reconcile(AGENT_DEPLOYMENT, name, namespace)
+
+
+_WAITING_FOR_TARGETS = ("Ready", "Progressing", "Paused", "Inconclusive")
+
+
+@kopf.on.event(GROUP, VERSION, AGENT_DEPLOYMENT.plural, id="rollout-targets")
+def on_agent_deployment_for_rollouts(spec, **_) -> None:
+    """A deployment of the line came, went, changed or moved its stable release: releases that
+    are rolling out (or found nothing to roll out to) re-gather their targets."""
+    line = spec.get("modelLine", "")
+    for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind):
+        if ((obj.get("spec") or {}).get("modelLine") == line
+                and (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS):
+            run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 def _is_trust_config_map(name: str, namespace: str, **_) -> bool:

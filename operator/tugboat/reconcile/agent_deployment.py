@@ -49,6 +49,7 @@ from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_
 from .validity import validate
 
 CANARY_SCALE_DOWN_DELAY = 30.0  # seconds a canary at weight 0 keeps its pods (in-flight requests)
+GRAPH_POLL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -361,8 +362,12 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
                           meta.namespace))
     if canary.delete:
         deletions.append(("apps/v1", "Deployment", deployment_name(meta.name, CANARY), meta.namespace))
+    # Prometheus sends no events: look again until every pod has reported the graph it serves.
+    counted = sum((observed.served_graphs or {}).values())
+    unreported = observed.served_graphs is not None and counted < (status.ready_replicas or 0)
+    waits = [w for w in (GRAPH_POLL_SECONDS if unreported else None, canary.requeue_after) if w is not None]
     return Outcome(status=status, children=build_serving_objects(spec, ctx, canary.track, canary.weight),
-                   deletions=tuple(deletions), requeue_after=canary.requeue_after,
+                   deletions=tuple(deletions), requeue_after=min(waits, default=None),
                    events=phase_event(observed.status, status, reason, message)
                    + _track_events(observed.status, status, observed.releases))
 

@@ -1,8 +1,14 @@
-"""ModelRelease: checkpoint -> exported -> signed -> verified -> registered -> Ready. Pure.
+"""ModelRelease: checkpoint -> exported -> signed -> verified -> registered -> Ready -> rollout. Pure.
 
 Each stage is recorded as a condition (Exported, Signed, Verified, Registered), so a restarted
 operator resumes at the first stage not yet True and never redoes finished work. A failed stage
 is final for this generation: nothing unverified is ever marked Ready.
+
+Once Ready, the rollout phase hands what the controller gathered (targets, measurements, a
+person's intent) to the rollout state machine and merges its answer: `status.rollout`, its
+conditions, events on the release and on each AgentDeployment it reaches, the phase
+(Progressing, Paused, Inconclusive, Promoted, RolledBack; Ready while nothing rolls out) and
+when to look again. The registry alias moves to this version once Promoted, never otherwise.
 """
 
 from __future__ import annotations
@@ -11,12 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..api.base import API_VERSION
-from ..api.kinds import MODEL_RELEASE
-from ..api.model_release import ExportTarget, GraphReport, ModelReleaseSpec, ModelReleaseStatus, SigningMethod
+from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE
+from ..api.model_release import (
+    ExportTarget,
+    GraphReport,
+    ModelReleaseSpec,
+    ModelReleaseStatus,
+    RolloutPhase,
+    ServedBy,
+    SigningMethod,
+)
 from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job
 from ..conditions import find, is_true
 from ..reasons import Reason
-from .outcome import Meta, Outcome, phase_event, set_conditions
+from ..rollout.decide import decide as decide_rollout
+from ..rollout.inputs import Observation, Served, Target
+from ..rollout.intents import Intent
+from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
 from .validity import validate
 
 POLL_SECONDS = 5.0
@@ -84,6 +101,28 @@ class RegisterModel:
 
 
 @dataclass(frozen=True)
+class SetAlias:
+    """Action: point the registered model's alias at this release's version (on promotion)."""
+
+    name: str
+    alias: str
+    version: str
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """What the controller gathered for the rollout phase."""
+
+    targets: tuple[Target, ...] = ()
+    refused: tuple[str, ...] = ()  # AgentDeployments of the line this release may not reach, and why
+    observations: tuple[Observation, ...] = ()
+    served: tuple[Served, ...] = ()
+    intent: Intent | None = None
+    alias_version: str | None = None  # the version spec.registry.alias names today (read once Promoted)
+    served_by: tuple[ServedBy, ...] = ()  # deployments serving this release today, with their graph
+
+
+@dataclass(frozen=True)
 class Config:
     image: str
     pool_label: str
@@ -105,6 +144,7 @@ class Observed:
     trusted_key: bool = False
     registry_version: str | None = None
     config: Config | None = None
+    rollout: RolloutView | None = None  # None: not gathered (the release is not verified yet)
 
 
 def _signing_supported(sigstore: bool):
@@ -277,4 +317,51 @@ def decide(observed: Observed, now: datetime) -> Outcome:
                                  ("Progressing", False, Reason.RELEASE_READY, "ready for rollout"),
                                  ("Ready", True, Reason.RELEASE_READY,
                                   f"verified artifact {step.status.manifest_digest}"))
-    return step._out("Ready", "exported, signed, verified and registered", None)
+    if observed.rollout is None:
+        return step._out("Ready", "exported, signed, verified and registered", None)
+    return _roll_out(step, spec, observed.rollout)
+
+
+ALIAS_MOVED = "AliasMoved"
+
+
+def _roll_out(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> Outcome:
+    meta, now = step.o.meta, step.now
+    d = decide_rollout(spec.rollout, view.targets, step.status.rollout, now, view.observations,
+                       view.intent, view.served, release=meta.name)
+    served_by = sorted(view.served_by, key=lambda b: (b.namespace, b.name)) or None
+    step.status = set_conditions(step.status.model_copy(update={"rollout": d.status, "served_by": served_by}),
+                                 now, meta.generation, *d.conditions)
+    requeue, reason = d.requeue_after, d.verdict.reason
+    if d.verdict.phase is None:
+        # Nothing rolls out: the release stays Ready and says why (with what tenancy refused).
+        why = "; ".join((d.verdict.message, *view.refused))
+        step.mark("Progressing", False, d.verdict.reason, why)
+        phase, reason = "Ready", Reason.RELEASE_READY
+        message = f"exported, signed, verified and registered; {why}"
+    else:
+        phase, message = str(d.verdict.phase), d.verdict.message
+        if d.verdict.phase == RolloutPhase.PROMOTED:
+            requeue = _move_alias(step, spec, view)
+    old = step.o.status
+    step.status = step.status.model_copy(update={"phase": phase, "message": message})
+    events = (*phase_event(old, step.status, reason, message), *d.events)
+    others = tuple(ObjectEvent(API_VERSION, AGENT_DEPLOYMENT.kind, e.name, e.namespace,
+                               e.event) for e in d.target_events)
+    return Outcome(status=step.status, actions=tuple(step.actions), events=events,
+                   object_events=others, requeue_after=requeue)
+
+
+def _move_alias(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> float | None:
+    """Once per promotion: a later release's promotion takes the alias on without this one
+    taking it back, so only a condition not yet True asks for the move."""
+    version, alias = step.status.registry_version, spec.registry.alias
+    if is_true(step.status.conditions, ALIAS_MOVED) or not step.o.config.registry or version is None:
+        return None
+    name = spec.registry.model_name or spec.model_line
+    if view.alias_version == version:
+        step.mark(ALIAS_MOVED, True, Reason.ROLLOUT_PROMOTED, f"{name}@{alias} -> version {version}")
+        return None
+    step.actions.append(SetAlias(name, alias, version))
+    step.mark(ALIAS_MOVED, False, Reason.ROLLOUT_PROMOTED, f"moving {name}@{alias} to version {version}")
+    return POLL_SECONDS

@@ -20,11 +20,24 @@ class EventIntent:
 
 
 @dataclass(frozen=True)
+class ObjectEvent:
+    """An Event for another object than the one reconciled (a release's rollout reaching an
+    AgentDeployment in a tenant namespace: the event belongs where that tenant looks)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    event: EventIntent
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: StatusBase
     children: tuple[dict, ...] = ()
     deletions: tuple[tuple[str, str, str, str | None], ...] = ()  # apiVersion, kind, name, ns
     events: tuple[EventIntent, ...] = ()
+    object_events: tuple[ObjectEvent, ...] = ()
     requeue_after: float | None = None
     # Side effects outside Kubernetes (e.g. a registry write), carried out by the kind's controller.
     actions: tuple[object, ...] = ()

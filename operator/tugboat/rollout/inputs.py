@@ -42,6 +42,7 @@ class Observation:
     requests: float | None = None  # canary requests in the window
     error: str | None = None  # Prometheus refused the query (bad PromQL): counts toward errorLimit
     unreachable: bool = False  # Prometheus did not answer: inconclusive, never a pass
+    detail: str = ""  # why it did not answer (refused, timed out, no URL configured)
 
     @property
     def key(self) -> TargetKey:

@@ -26,7 +26,7 @@ def judge(check: AnalysisCheck, obs: Observation) -> tuple[Verdict, str]:
     if obs.error:
         return Verdict.ERROR, f"query failed: {obs.error}"
     if obs.unreachable:
-        return Verdict.INCONCLUSIVE, "Prometheus did not answer"
+        return Verdict.INCONCLUSIVE, "Prometheus did not answer" + (f": {obs.detail}" if obs.detail else "")
     if obs.value is None:
         return Verdict.INCONCLUSIVE, "no data (empty result)"
     if _missing(obs.value):

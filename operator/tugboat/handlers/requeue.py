@@ -1,0 +1,119 @@
+"""Wake-ups for objects: one queue, one thread, at most one pending wake-up per object.
+
+A reconcile asks to be woken (its Outcome's `requeue_after`: a pause ending, the next analysis
+interval, a stage to poll), or failed and is retried with exponential back-off. Either way the object
+is queued once: a later request for an earlier time moves its wake-up forward, a later one is
+dropped, so a storm of events or failures never grows a chain of timers per object.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+
+log = logging.getLogger("tugboat.requeue")
+
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 300.0
+
+
+def backoff(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
+    """Seconds before retry number `failures` (1, 2, ...): base, 2*base, 4*base, ... up to cap."""
+    return min(cap, base * 2 ** max(0, failures - 1))
+
+
+class RequeueQueue:
+    """`schedule(key, delay, fn)` runs fn() once, `delay` seconds from now (earliest request wins)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, workers: int = 4):
+        self._clock = clock
+        # Due reconciles run here, so one slow pass never delays another object's wake-up.
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tugboat-requeued")
+        self._due: dict[Hashable, float] = {}
+        self._jobs: dict[Hashable, Callable[[], None]] = {}
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._order = itertools.count()
+        self._failures: dict[Hashable, int] = {}
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def schedule(self, key: Hashable, delay: float, fn: Callable[[], None]) -> bool:
+        """Queue a wake-up; False when an earlier (or equal) one is already queued for `key`."""
+        at = self._clock() + max(0.0, delay)
+        with self._cv:
+            if key in self._due and self._due[key] <= at:
+                return False
+            self._due[key], self._jobs[key] = at, fn
+            heapq.heappush(self._heap, (at, next(self._order), key))
+            self._ensure_thread()
+            self._cv.notify()
+        return True
+
+    def failed(self, key: Hashable, fn: Callable[[], None]) -> float:
+        """Count a failure of `key` and queue its retry after the back-off; returns the delay."""
+        with self._cv:
+            self._failures[key] = self._failures.get(key, 0) + 1
+            delay = backoff(self._failures[key])
+        self.schedule(key, delay, fn)
+        return delay
+
+    def succeeded(self, key: Hashable) -> None:
+        with self._cv:
+            self._failures.pop(key, None)
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._due)
+
+    def due_in(self, key: Hashable) -> float | None:
+        with self._cv:
+            at = self._due.get(key)
+        return None if at is None else at - self._clock()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopped = False
+            self._thread = threading.Thread(target=self._run, name="tugboat-requeue", daemon=True)
+            self._thread.start()
+
+    def _next_due(self) -> Callable[[], None] | None:
+        """Wait for the earliest wake-up and pop it; None once stopped."""
+        with self._cv:
+            while not self._stopped:
+                if not self._heap:
+                    self._cv.wait()
+                    continue
+                at, _, key = self._heap[0]
+                if self._due.get(key) != at:  # superseded by an earlier request
+                    heapq.heappop(self._heap)
+                    continue
+                wait = at - self._clock()
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                del self._due[key]
+                return self._jobs.pop(key)
+            return None
+
+    def _run(self) -> None:
+        while (job := self._next_due()) is not None:
+            self._pool.submit(_guarded, job)
+
+
+def _guarded(job: Callable[[], None]) -> None:
+    try:
+        job()
+    except Exception:  # noqa: BLE001 - one failing wake-up must not stop the others
+        log.exception("requeued reconcile failed")

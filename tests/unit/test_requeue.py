@@ -1,0 +1,62 @@
+"""The requeue queue: one pending wake-up per object, the earliest wins, back-off on failures."""
+
+import threading
+import time
+
+from tugboat.handlers.requeue import RequeueQueue, backoff
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_earliest_request_per_object_wins_and_later_ones_are_dropped():
+    clock = Clock()
+    queue = RequeueQueue(clock)
+    assert queue.schedule("a", 30, lambda: None)
+    assert not queue.schedule("a", 60, lambda: None)  # later: dropped
+    assert queue.schedule("a", 5, lambda: None)  # earlier: moves the wake-up forward
+    assert queue.schedule("b", 10, lambda: None)
+    assert queue.pending() == 2 and queue.due_in("a") == 5
+    queue.stop()
+
+
+def test_a_burst_of_requests_runs_the_object_once():
+    runs = []
+    done = threading.Event()
+    queue = RequeueQueue()
+
+    def job():
+        runs.append(time.monotonic())
+        done.set()
+    for _ in range(50):
+        queue.schedule(("ModelRelease", "ns", "r"), 0.2, job)
+    assert done.wait(5)
+    time.sleep(0.4)
+    assert len(runs) == 1 and queue.pending() == 0
+    queue.stop()
+
+
+def test_due_jobs_run_in_deadline_order():
+    order, done = [], threading.Event()
+    queue = RequeueQueue()
+    for key, delay in (("late", 0.3), ("early", 0.05), ("mid", 0.15)):
+        queue.schedule(key, delay, lambda k=key: (order.append(k), len(order) == 3 and done.set()))
+    assert done.wait(5)
+    assert order == ["early", "mid", "late"]
+    queue.stop()
+
+
+def test_failures_back_off_exponentially_per_object_and_success_resets():
+    assert [backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert backoff(30) == 300.0
+    clock = Clock()
+    queue = RequeueQueue(clock)
+    assert [queue.failed("a", lambda: None) for _ in range(3)] == [1.0, 2.0, 4.0]
+    queue.succeeded("a")
+    assert queue.failed("a", lambda: None) == 1.0
+    queue.stop()
