@@ -23,8 +23,9 @@ def served_graphs(s: Settings, namespace: str, agent: str) -> dict[str, int] | N
     if not s.prometheus_url:
         return None
     prometheus = Prometheus(s.prometheus_url, timeout=TIMEOUT_SECONDS)
+    # The stable track's pods: status.graph is about them (a canary may serve another release).
     where = (f'namespace="{escape_label_value(namespace)}",'
-             f'agent_deployment="{escape_label_value(agent)}"')
+             f'agent_deployment="{escape_label_value(agent)}",track="stable"')
     counts: dict[str, int] = {}
     for graph in GRAPHS:
         result = prometheus.query(f'count(tugboat_serve_graph_info{{{where},served="{graph}"}} == 1)')
