@@ -91,6 +91,11 @@ def test_first_release_goes_to_100_at_once():
     assert names(tracks(rel("v1", 1, state=TargetState.PROMOTED, stable=None))) == ("v1", None, 0)
 
 
+def test_a_deployment_created_after_a_finished_rollout_serves_the_promoted_release_at_once():
+    t = tracks(rel("v1", 1, phase="Promoted"), rel("v2", 2, phase="Promoted"), rel("v3", 3))
+    assert t.stable.name == "v2" and t.canary is None  # v3 is only Ready: it must roll out here first
+
+
 def test_before_rollouts_existed_the_newest_ready_serves_only_when_nothing_is_stable():
     legacy = (rel("v1", 1, rollout=False), rel("v2", 2, rollout=False))
     assert names(tracks(*legacy)) == ("v2", None, 0)

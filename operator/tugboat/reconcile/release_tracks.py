@@ -86,6 +86,11 @@ def _stable(usable: list[ReleaseView], current: str | None) -> ReleaseView | Non
     first = [r for r in usable if r.phase in SERVABLE_PHASES and r.rollout_reason == Reason.FIRST_RELEASE]
     if first:
         return _newest(first)
+    # A deployment that came after its line's newest release finished rolling out has nothing to
+    # protect either: that release, at once (its rollout took it nowhere it was not promoted).
+    done = [r for r in usable if r.phase == "Promoted"]
+    if done:
+        return _newest(done)
     # Releases from before rollouts existed carry no rollout status: today's rule, newest Ready.
     return _newest(r for r in usable if r.phase in SERVABLE_PHASES and not r.has_rollout)
 
