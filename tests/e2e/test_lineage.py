@@ -101,10 +101,11 @@ def _ray_train_workers() -> list[int]:
 
 
 def test_killed_worker_resumes_from_checkpoint(cluster, kube, operator):
-    doc = _training_run("moe-c", steps=1000, interval=100, gpus=1)
+    # Long enough that the kill lands mid-training; any checkpoint proves the resume.
+    doc = _training_run("moe-c", steps=500, interval=50, gpus=1)
     doc["spec"]["retry"] = {"maxAttempts": 3, "backoffSeconds": 1}
     _apply(cluster, doc)
-    wait_for(lambda: (_tr(kube, "moe-c").get("status") or {}).get("step", 0) >= 300,
+    wait_for(lambda: (_tr(kube, "moe-c").get("status") or {}).get("step", 0) >= 150,
              timeout=600, interval=1, what="moe-c past its 3rd checkpoint")
     victims = wait_for(_ray_train_workers, timeout=30, what="a Ray Train worker process")
     os.kill(victims[0], signal.SIGKILL)
@@ -188,7 +189,8 @@ def _post(port: int, body: dict, headers: dict) -> tuple[int, dict]:
 
 
 def test_deleting_a_training_run_stops_its_training_and_keeps_checkpoints(cluster, kube, operator):
-    _apply(cluster, _training_run("moe-d", steps=3000, interval=100, gpus=1))
+    # Never finishes: deleted at its first checkpoint, which a short interval brings early.
+    _apply(cluster, _training_run("moe-d", steps=3000, interval=25, gpus=1))
     tr = wait_for(lambda: (o := _tr(kube, "moe-d")).get("status", {}).get("checkpoint") and o,
                   timeout=300, interval=1, what="moe-d's first checkpoint")
     assert "tugboat.dev/finalizer" in tr["metadata"]["finalizers"]
@@ -218,7 +220,8 @@ def test_a_dataset_checksum_mismatch_fails_once_with_the_reason(cluster, kube, o
 def test_an_operator_restart_mid_training_loses_nothing(cluster, kube, operator, start_e2e_operator):
     """All progress lives in status and owned objects: a new operator process picks up a running
     TrainingRun where it is and redoes none of a finished release's work."""
-    _apply(cluster, _training_run("moe-e", steps=1000, interval=500, gpus=1))
+    # A few hundred steps outlast the operator's stop and start (seconds) several times over.
+    _apply(cluster, _training_run("moe-e", steps=400, interval=200, gpus=1))
     wait_for(lambda: (_tr(kube, "moe-e").get("status") or {}).get("step", 0) >= 1, timeout=300,
              interval=0.5, what="moe-e training")
     jobs = {j["metadata"]["uid"] for j in kube.list("batch/v1", "Job", NS,
@@ -228,9 +231,11 @@ def test_an_operator_restart_mid_training_loses_nothing(cluster, kube, operator,
                for d in kube.list("apps/v1", "Deployment", "team-a")}
     operator.stop()
     restarted = start_e2e_operator()
+    ray_job = kube.get("ray.io/v1", "RayJob", _tr(kube, "moe-e")["status"]["rayJobName"], NS)
+    assert ray_job["status"]["jobStatus"] == "RUNNING", "the restart must land mid-training"
     done = wait_for(_phase(kube, "moe-e", "Succeeded", "Failed"), timeout=600, interval=1, what="moe-e done")
     st = done["status"]
-    assert (st["phase"], st["attempt"], st["step"]) == ("Succeeded", 1, 1000), st
+    assert (st["phase"], st["attempt"], st["step"]) == ("Succeeded", 1, 400), st
     after = get(kube, "ModelRelease", "moe-arith-v1", NS)["status"]
     assert {k: after[k] for k in ("phase", "manifestDigest", "registryVersion", "artifactUri")} == {
         k: release[k] for k in ("phase", "manifestDigest", "registryVersion", "artifactUri")}
