@@ -1,5 +1,6 @@
 """The whole lineage on one machine: a real control plane, the dev data plane (local Ray, MLflow,
-host processes for pods), and the operator pointed at them."""
+host processes for pods), and the operator pointed at them; package-scoped like the integration
+tier's, so each tier's control plane runs only while that tier does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from tugboat.dev.dataplane.plane import DataPlane
 from tugboat.kube.client import Kube
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory):
     c = next(gen := running_cluster(tmp_path_factory, "e2e"))
     c.trust(signing_namespaces=("ml-platform",))
@@ -18,24 +19,24 @@ def cluster(tmp_path_factory):
     next(gen, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dataplane(cluster, tmp_path_factory):
     plane = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane")).start()
     yield plane
     plane.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifact_root(tmp_path_factory):
     return tmp_path_factory.mktemp("artifacts")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
     """Starts an operator pointed at the data plane's MLflow and the artifact root (again after a
     test stopped one: restarts must lose nothing)."""
@@ -52,6 +53,6 @@ def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
     next(starter, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator(start_e2e_operator):
     return start_e2e_operator()

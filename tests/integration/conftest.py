@@ -1,4 +1,6 @@
-"""One real local control plane per test session (etcd, kube-apiserver, KCM, scheduler, kwok)."""
+"""One real local control plane for the integration tier (etcd, kube-apiserver, KCM, scheduler,
+kwok). Package-scoped: it and its operators stop when the tier's last test ends, so the e2e tier's
+control plane never shares the two cores with this one."""
 
 from __future__ import annotations
 
@@ -27,12 +29,12 @@ def running_cluster(tmp_path_factory, prefix: str):
         c.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory):
     yield from running_cluster(tmp_path_factory, "it")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
 
@@ -106,18 +108,18 @@ def operator_starter(cluster, tmp_path_factory):
         op.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def start_operator(cluster, tmp_path_factory):
     yield from operator_starter(cluster, tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifact_root(tmp_path_factory) -> Path:
     """The session operator's artifact store (a local directory, as in dev)."""
     return tmp_path_factory.mktemp("artifacts")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator(start_operator, artifact_root):
     """The session's active operator (highest priority)."""
     op = start_operator("--priority", "1000", "--artifact-root", str(artifact_root))

@@ -1,28 +1,26 @@
 """Getting a Ray cluster and running one TorchTrainer fit on it.
 
 Decides: connect to RAY_ADDRESS when set (the RayJob / Ray Jobs API case), otherwise start a
-local Ray sized for this machine (dashboard on 127.0.0.1, small object store, token auth off);
+local Ray sized for this machine (loopback only, no telemetry: ray_local.py; small object store);
 fall back to CPU with a warning when GPUs were asked for but the cluster has none; gloo on CPU,
 NCCL on GPU. Must not decide training logic or the result (it reports what fit() returned).
+Ray is imported inside the functions: a local cluster's environment must be set before that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
-import ray
-import ray.exceptions
-import ray.train
-from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchConfig, TorchTrainer
 
 from tugboat_workloads.train.config import ResourcesSpec
 from tugboat_workloads.train.loop import LoopInputs
-from tugboat_workloads.train.ray_session import train_worker
+from tugboat_workloads.train.ray_local import LOOPBACK, default_home, local_ray_environment, prepare_home
 
 log = logging.getLogger(__name__)
 LOCAL_OBJECT_STORE_BYTES = 300 * 1024 * 1024
@@ -52,28 +50,61 @@ def connect(resources: ResourcesSpec) -> bool:
     """ray.init for this process; returns True when it started a local cluster."""
     # Ray Train's print patch logs every worker print a second time; plain forwarding suffices.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
-    if ray.is_initialized():
-        return False
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        log.info("connecting to the Ray cluster at %s", address)
-        ray.init(address=address, log_to_driver=True)
+        import ray
+
+        if not ray.is_initialized():
+            log.info("connecting to the Ray cluster at %s", address)
+            ray.init(address=address, log_to_driver=True)
         return False
-    # Token auth is on by default since Ray 2.60; a private single-machine cluster opts out.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(
-        num_cpus=local_cluster_cpus(resources),
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        include_dashboard=True,  # the state API lives there; without it Ray Train floods warnings
-        dashboard_host="127.0.0.1",
-        # Ray core's own gRPC servers cannot be limited to loopback: Ray 2.60 maps a 127.0.0.1
-        # node address to the host's routable IP (services.resolve_ip_for_localhost).
-        log_to_driver=True,
-    )
+    return _start_local(resources)
+
+
+def _start_local(resources: ResourcesSpec) -> bool:
+    env = local_ray_environment(prepare_home(default_home()))
+    home = Path(env.pop("HOME"))
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    import ray  # after the environment: Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER on import
+
+    if ray.is_initialized():
+        return False
+    with _home_of_children(home):
+        ray.init(
+            num_cpus=local_cluster_cpus(resources),
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            include_dashboard=True,  # the state API lives there; without it Ray Train floods warnings
+            dashboard_host=LOOPBACK,
+            log_to_driver=True,
+        )
     return True
 
 
+@contextlib.contextmanager
+def _home_of_children(home: Path) -> Iterator[None]:
+    """HOME for the processes ray.init() starts (they keep it, and so do the workers the raylet
+    starts later); this driver gets its own HOME back."""
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved
+
+
 def fit(inputs: LoopInputs, run_name: str, run_id: str) -> FitOutcome:
+    import ray
+    import ray.exceptions
+    import ray.train
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from tugboat_workloads.train.ray_session import train_worker
+
     cfg = inputs.config
     use_gpu, warning = decide_use_gpu(cfg.resources.use_gpu, ray.cluster_resources().get("GPU", 0))
     if warning:
@@ -106,6 +137,8 @@ def fit(inputs: LoopInputs, run_name: str, run_id: str) -> FitOutcome:
 
 
 def _warn_if_too_small(resources: ResourcesSpec) -> None:
+    import ray
+
     needed = resources.workers * resources.cpus_per_worker
     available = ray.cluster_resources().get("CPU", 0)
     if available < needed:

@@ -50,7 +50,14 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         "PYTHONUNBUFFERED": "1",  # so the last line of output is on disk when the process dies
+        # `import mlflow` starts a telemetry client that calls mlflow-telemetry.io; nothing the
+        # data plane runs may leave loopback.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
+    # The code under test, as an image would carry it: a checkout other than the one the venv's
+    # editable install points at (a git worktree) puts itself first on PYTHONPATH.
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update(extra or {})
     return env
 

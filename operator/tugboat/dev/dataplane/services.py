@@ -1,8 +1,9 @@
 """Local services the dev data plane offers to the workloads it runs: MLflow tracking and a Ray head.
 
-Decides how each one is started (on 127.0.0.1 only, state under the data plane's directory, sized
-for a 2-core machine), when it counts as up (MLflow's /health, the Ray dashboard's /api/version),
-and records their addresses in DIR/services.json for the demo and the tests.
+Decides how each one is started (on 127.0.0.1 only, nothing phoned home, state under the data
+plane's directory, sized for a 2-core machine), when it counts as up (MLflow's /health, the Ray
+dashboard's /api/version), and records their addresses in DIR/services.json for the demo and the
+tests.
 Must not stop anything it did not start: a reused Ray cluster (RAY_ADDRESS) is left running, and
 Ray is never stopped with `ray stop`, which would kill every Ray process on the machine.
 """
@@ -18,6 +19,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tugboat_workloads.train.ray_local import local_ray_environment, prepare_home
 
 from . import hostproc
 
@@ -50,17 +53,6 @@ class ServiceInfo:
                      "pid": self.ray_pid, "managed": self.ray_managed}
                     if self.ray_dashboard_url else None),
         }
-
-
-def ray_environment() -> dict[str, str]:
-    """Environment of the Ray head and of every job it runs."""
-    return {
-        # Ray 2.60 enables token auth by default; this local head is reachable from loopback only.
-        "RAY_AUTH_MODE": "disabled",
-        # Single-node mode: the node IP becomes 127.0.0.1 and GCS and raylet then listen on
-        # loopback only (otherwise Ray swaps 127.0.0.1 for the default-route address).
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    }
 
 
 class Services:
@@ -131,7 +123,8 @@ class Services:
         self._ray_temp = tempfile.mkdtemp(prefix="tgb-ray-", dir="/tmp")
         url = f"http://{hostproc.LOOPBACK}:{dashboard_port}"
         log_path = self.state_dir / "logs" / "ray-head.log"
-        env = hostproc.base_env(ray_environment())
+        # Loopback only, no telemetry, for the head and every job it runs (they inherit it).
+        env = hostproc.base_env(local_ray_environment(prepare_home(Path(self._ray_temp) / "home")))
         log.info("services: starting Ray head (gcs %s:%d, dashboard %s)", hostproc.LOOPBACK, gcs_port, url)
         # --block keeps `ray start` in the foreground as the owner of every Ray process it
         # spawned: SIGTERM to it tears them all down, and nothing else on the machine.
