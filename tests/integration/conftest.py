@@ -108,7 +108,9 @@ def operator_starter(cluster, tmp_path_factory):
         op.stop()
 
 
-@pytest.fixture(scope="package")
+# Per module: tests that drive reconciles by hand (rollouts, tracks) must not race an operator
+# another module left running on the shared cluster.
+@pytest.fixture(scope="module")
 def start_operator(cluster, tmp_path_factory):
     yield from operator_starter(cluster, tmp_path_factory)
 
@@ -119,9 +121,9 @@ def artifact_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def operator(start_operator, artifact_root):
-    """The session's active operator (highest priority)."""
+    """The module's active operator (highest priority)."""
     op = start_operator("--priority", "1000", "--artifact-root", str(artifact_root))
     op.wait_for_log("tugboat operator: priority 1000")
     return op
