@@ -61,7 +61,7 @@ follow() {  # follow KIND NAME NS: print each new status line until Ready/termin
     line=$(kubectl get "$kind" "$name" -n "$ns" --no-headers \
       -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message' 2>/dev/null || true)
     [[ $line != "$last" ]] && echo "  $kind/$name: $line" && last=$line
-    case $line in Succeeded*|Ready*|Serving*|Failed*|Invalid*|Degraded*|RolledBack*) return 0;; esac
+    case $line in Succeeded*|Ready*|Promoted*|Serving*|Failed*|Invalid*|Degraded*|RolledBack*) return 0;; esac
     sleep 2
   done
 }
