@@ -209,5 +209,32 @@ def dev_traffic(
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.summary())
 
 
+@dev.command("faults")
+def dev_faults(
+    release: str = typer.Option(None, help="Release whose serving pods get the faults"),
+    namespace: str = typer.Option(None, help="Only its pods in this namespace (default: every one)"),
+    error_rate: float = typer.Option(0.0, help="Fraction (0-1) of model requests answered with HTTP 500"),
+    latency_ms: int = typer.Option(0, help="Milliseconds added to every model request"),
+    clear: bool = typer.Option(False, "--clear", help="Remove every rule"),
+    state: Path = typer.Option(None, help="Data plane state directory (default: the demo's)"),
+) -> None:
+    """DEV ONLY: serving pods of a release started from now on inject errors or latency."""
+    from .dev.dataplane.faults import FaultRule, add_rule, read_rules, write_rules
+    from .dev.tools import cache_dir
+
+    state = state or cache_dir() / "demo" / "dataplane"
+    if clear:
+        write_rules(state, [])
+    elif release:
+        try:
+            add_rule(state, FaultRule(release, namespace, error_rate, latency_ms))
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+    for rule in read_rules(state):
+        typer.echo(f"{rule.release} in {rule.namespace or 'every namespace'}: error rate "
+                   f"{rule.error_rate}, added latency {rule.latency_ms} ms (pods started from now on)")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     sys.exit(app())

@@ -7,7 +7,8 @@ volumes), readiness (Ready follows GET <readiness path, default /readyz> answeri
 every pass, as a kubelet's readiness probe), restarts after a crash with a doubling back-off
 (CrashLoopBackOff meanwhile), and the end of the process when the pod is deleted. So a pod's
 status.podIP and container port answer, and the gateway, Prometheus and tests reach pods there
-(not through EndpointSlices: the API server refuses loopback addresses in them). The mapping is
+(not through EndpointSlices: the API server refuses loopback addresses in them). Dev fault rules
+(faults.py, DIR/faults.json) add the runtime's fault flags to the pods they match. The mapping is
 also published in DIR/endpoints.json
 ({"<ns>/<pod>": {"ip", "port", "pid", "service"}}).
 A pod whose IP is not a loopback address is refused (its status says why), never bound or probed.
@@ -30,6 +31,7 @@ from kubernetes import client
 from ..loopback import NotLoopback, require_loopback
 from ..stages import SERVE_WORKLOAD, WORKLOAD_LABEL
 from . import hostproc
+from .faults import fault_env, read_rules
 from .loop import ReconcileLoop, WatchTarget
 from .materialize import VolumeMaterializer, resolve_env, work_dir
 from .podspec import (
@@ -134,6 +136,9 @@ class ServingRunner(ReconcileLoop):
             port = container_port(container)
             mounts = self.volumes.mounts(ns, meta["name"], pod["spec"], container)
             env = container_env(resolve_env(self.kube, ns, meta, container), mounts)
+            if faults := fault_env(read_rules(self.state_dir), pod):
+                env |= faults
+                self.log.warning("serving: pod %s starts with DEV fault injection %s", _key(pod), faults)
             argv = with_listen(container_argv(container, env, mounts, sys.executable), ip, port)
         except (PodSpecError, NotLoopback) as exc:
             status = unstartable_status(pod, str(exc), rfc3339(datetime.now(UTC)))
