@@ -26,7 +26,9 @@ def kube(cluster) -> Kube:
 
 @pytest.fixture(scope="package")
 def dataplane(cluster, tmp_path_factory):
-    plane = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane")).start()
+    # Prometheus and the gateway too: the rollout tests judge canaries through them.
+    plane = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane"), prometheus_port=0,
+                      gateway_port=0).start()
     yield plane
     plane.stop()
 
@@ -38,17 +40,20 @@ def artifact_root(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
-    """Starts an operator pointed at the data plane's MLflow and the artifact root (again after a
-    test stopped one: restarts must lose nothing)."""
+    """Starts an operator pointed at the data plane's MLflow, Prometheus and the artifact root
+    (again after a test stopped or killed one: restarts must lose nothing)."""
     starter = operator_starter(cluster, tmp_path_factory)
     start = next(starter)
 
     def started():
         op = start("--standalone", "--mlflow-uri", dataplane.info.mlflow_url,
-                   "--artifact-root", str(artifact_root))
+                   "--prometheus-url", dataplane.info.prometheus_url, "--artifact-root", str(artifact_root))
         op.wait_for_log("tugboat operator: priority")
+        live[:] = [op]
         return op
 
+    live: list = []
+    started.live = live
     yield started
     next(starter, None)
 
@@ -56,3 +61,13 @@ def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
 @pytest.fixture(scope="package")
 def operator(start_e2e_operator):
     return start_e2e_operator()
+
+
+@pytest.fixture
+def live_operator(start_e2e_operator):
+    """The operator running now (a test may have restarted it); one is started if none runs.
+    Standalone operators do not peer: two at once would both reconcile."""
+    live = start_e2e_operator.live
+    if not live or live[0].proc.poll() is not None:
+        return start_e2e_operator()
+    return live[0]

@@ -74,7 +74,15 @@ class OperatorProcess:
             time.sleep(0.3)
         raise AssertionError(f"{text!r} not in operator log:\n{self.output()[-3000:]}")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, as when a node dies under the operator."""
+        self.proc.kill()
+        self.proc.wait()
+        self._fh.close()
+
     def stop(self) -> None:
+        if self._fh.closed:
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -50,7 +50,9 @@ def rel(name: str, month: int, state: TargetState | None = None, weight: int = 0
     plan = (TargetPlan(namespace="team-a", name="agent", tenant="team-a", wave=0, stable_release="v1",
                        state=state, weight=weight, message="error rate 0.4 > 0.05")
             if state is not None else None)
-    return ReleaseView(name, "ml", "moe-arith", True, "Ready", f"file:///art/{name}", DIGEST,
+    # A plan promoted here counts as the new stable once the whole rollout is Promoted.
+    phase = "Promoted" if state == TargetState.PROMOTED else "Ready"
+    return ReleaseView(name, "ml", "moe-arith", True, phase, f"file:///art/{name}", DIGEST,
                        f"2026-{month:02d}-01T00:00:00Z", plan=plan, has_rollout=state is not None)
 
 

@@ -65,12 +65,24 @@ def test_rolled_back_or_weight_zero_is_no_canary_traffic():
 
 
 def test_a_promoted_plan_makes_the_new_stable_newest_wins():
-    t = tracks(rel("v1", 1, rollout=False), rel("v2", 2, state=TargetState.PROMOTED, weight=100),
-               rel("v3", 3, state=TargetState.PROMOTED, weight=100, stable="v2"), current="v1")
+    t = tracks(rel("v1", 1, rollout=False), rel("v2", 2, "Promoted", state=TargetState.PROMOTED, weight=100),
+               rel("v3", 3, "Promoted", state=TargetState.PROMOTED, weight=100, stable="v2"), current="v1")
     assert names(t) == ("v3", None, 0)
     # An old release's finished plan never takes the place of a newer stable.
-    assert names(tracks(rel("v1", 1, state=TargetState.PROMOTED), rel("v2", 2, rollout=False),
+    assert names(tracks(rel("v1", 1, "Promoted", state=TargetState.PROMOTED), rel("v2", 2, rollout=False),
                         current="v2")) == ("v2", None, 0)
+
+
+@pytest.mark.parametrize("phase", ["Progressing", "Paused", "Inconclusive"])
+def test_promoted_here_while_later_waves_roll_is_a_canary_at_100_beside_the_old_stable(phase):
+    """The stable stays fully scaled on the old release until the release is promoted everywhere,
+    so a breach in a later wave takes this deployment's traffic back at once."""
+    t = tracks(rel("v1", 1, rollout=False), rel("v2", 2, phase, state=TargetState.PROMOTED, weight=100),
+               current="v1")
+    assert names(t) == ("v1", "v2", 100) and t.state == TargetState.PROMOTED
+    later = tracks(rel("v1", 1, rollout=False), rel("v2", 2, "RolledBack", state=TargetState.ROLLED_BACK),
+                   current="v1")
+    assert names(later) == ("v1", None, 0)
 
 
 def test_a_release_rolled_back_after_its_promotion_here_returns_to_what_it_replaced():

@@ -1,9 +1,11 @@
 """Which releases an AgentDeployment's two tracks serve, from its releases' rollout plans. Pure.
 
 Decides the stable release (a pin; else what the deployment serves today while it stays
-servable, replaced only by a release whose plan for this deployment says Promoted; else, with
-nothing stable yet, the line's first release), the canary release and its weight (a plan for
-this deployment that is Progressing, Paused or Inconclusive) and the traffic mode. The rollout
+servable, replaced only by a release promoted everywhere it rolls out; else, with nothing stable
+yet, the line's first release), the canary release and its weight (a plan for this deployment
+that is Progressing, Paused or Inconclusive, or Promoted here while later waves still roll: then
+the canary serves 100% and the stable keeps running the old release, fully scaled, so a breach in
+a later wave takes the traffic back at once) and the traffic mode. The rollout
 is the only road to traffic: a release that is merely Ready never takes the stable's place.
 The ModelRelease decides the plan; this module only reads it. Must not read the cluster.
 """
@@ -63,6 +65,16 @@ def _state(r: ReleaseView) -> TargetState | None:
     return r.plan.state if r.plan is not None else None
 
 
+def _promoted_here(r: ReleaseView) -> bool:
+    """Promoted for this deployment for good: the whole rollout ended Promoted, or there was
+    nothing stable here to protect (nothing to take the traffic back to)."""
+    return _state(r) == TargetState.PROMOTED and (r.phase == "Promoted" or r.plan.stable_release is None)
+
+
+def _in_canary(r: ReleaseView) -> bool:
+    return _state(r) in CANARY_STATES or (_state(r) == TargetState.PROMOTED and not _promoted_here(r))
+
+
 def pin_of(spec: AgentDeploymentSpec, tenant: TenantView, releases: tuple[ReleaseView, ...]) -> str | None:
     """The deployment's own pin wins; the tenant's pin counts only for releases of this line."""
     if spec.release:
@@ -79,7 +91,7 @@ def _stable(usable: list[ReleaseView], current: str | None) -> ReleaseView | Non
     if today is not None and _state(today) == TargetState.ROLLED_BACK:
         # Rolled back after it was promoted here (a later wave breached): back to what it replaced.
         today = by_name.get(today.plan.stable_release or "")
-    promoted = [r for r in usable if _state(r) == TargetState.PROMOTED]
+    promoted = [r for r in usable if _promoted_here(r)]
     if today is not None or promoted:
         return _newest([*promoted, *([today] if today is not None else [])])
     # Nothing stable here yet: the line's first release, at once.
@@ -113,7 +125,7 @@ def tracks_for(spec: AgentDeploymentSpec, tenant: TenantView, releases: tuple[Re
                       f"model line {spec.model_line} has no verified release that may serve here yet "
                       f"(promoted here, the line's first release, or {' or '.join(SERVABLE_PHASES)} "
                       "from before rollouts); nothing unverified or unrolled-out is ever served")
-    canary = _newest(r for r in usable if r.name != stable.name and _state(r) in CANARY_STATES
+    canary = _newest(r for r in usable if r.name != stable.name and _in_canary(r)
                      and (r.created, r.name) > (stable.created, stable.name))
     if canary is None:
         return Tracks(stable, None, 0, _state(stable), mode, f"stable release {stable.name}, no canary")
