@@ -44,12 +44,13 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
         return 2
     runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime, settings))
     from . import handlers  # noqa: F401  (registers the kopf handlers)
+    from .handlers.standby import IDENTITY
 
     start_http_server(metrics[1], addr=metrics[0])
     log.info("tugboat operator: priority %d, metrics on %s:%d", priority, *metrics)
     try:
         asyncio.run(kopf.operator(
-            clusterwide=True, standalone=standalone, priority=priority,
+            clusterwide=True, standalone=standalone, priority=priority, identity=IDENTITY,
             liveness_endpoint=f"http://{health[0]}:{health[1]}/healthz"))
     except KubeError as exc:
         log.error("operator stopped: %s", exc)

@@ -48,3 +48,22 @@ def test_standby_is_passive_then_takes_over(ha_cluster, start):
     wait_for(condition_is(kube, "Tenant", "peer-two", None, "Valid", "True"), timeout=90,
              what="standby reconciles after takeover")
     standby.wait_for_log("Tenant -/peer-two: Active")
+
+
+def test_a_replica_paused_by_a_higher_peer_drops_its_queued_wake_ups(ha_cluster, start):
+    """kopf's pause stops watch events; wake-ups the replica queued while active must not write."""
+    kube = Kube.connect(str(ha_cluster.kubeconfig))
+    first = start("--priority", "200", "--peering-lifetime", "10")
+    first.wait_for_log("tugboat operator: priority 200")
+    ha_cluster.kubectl("create", "namespace", "ml-platform")
+    # Waiting for a TrainingRun that does not exist: the release polls itself every few seconds.
+    ha_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "tugboat.dev/v1alpha1", "kind": "ModelRelease",
+        "metadata": {"name": "waiting", "namespace": "ml-platform"},
+        "spec": {"modelLine": "line", "source": {"trainingRun": "not-there"}}}))
+    wait_for(lambda: (kube.get("tugboat.dev/v1alpha1", "ModelRelease", "waiting", "ml-platform")
+                      .get("status") or {}).get("phase"), timeout=60, what="first replica reconciles")
+    higher = start("--priority", "900", "--peering-lifetime", "10")
+    higher.wait_for_log("tugboat operator: priority 900")
+    first.wait_for_log("standby: paused in favour of", timeout=60)
+    assert "Traceback" not in first.output()

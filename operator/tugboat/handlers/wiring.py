@@ -21,6 +21,7 @@ from ..kube.errors import KubeError, Transient
 from ..metrics import DURATION, ERRORS, RECONCILES
 from . import runtime
 from .requeue import RequeueQueue
+from .standby import GATE
 
 log = logging.getLogger("tugboat")
 _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
@@ -71,7 +72,12 @@ def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
     The object is woken again when its outcome asks (`requeue_after`) or, after a transient
     failure, with exponential back-off."""
     key = (kind.kind, namespace, name)
-    again = lambda: run_reconcile(kind, name, namespace)  # noqa: E731
+
+    def again() -> None:
+        # kopf's pause stops events, not our wake-ups: a standby replica drops them (kopf lists
+        # everything afresh when it resumes this replica).
+        if GATE.active():
+            run_reconcile(kind, name, namespace)
     with _locks[key]:
         started = time.monotonic()
         try:
