@@ -63,11 +63,15 @@ def operator(start_e2e_operator):
     return start_e2e_operator()
 
 
-@pytest.fixture
-def live_operator(start_e2e_operator):
+def running_operator(start_e2e_operator):
     """The operator running now (a test may have restarted it); one is started if none runs.
     Standalone operators do not peer: two at once would both reconcile."""
     live = start_e2e_operator.live
     if not live or live[0].proc.poll() is not None:
         return start_e2e_operator()
     return live[0]
+
+
+@pytest.fixture
+def live_operator(start_e2e_operator):
+    return running_operator(start_e2e_operator)
