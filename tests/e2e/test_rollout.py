@@ -189,7 +189,7 @@ def world(cluster, kube, dataplane, start_e2e_operator):
     quick = [{"weight": 25}, {"weight": 50}]
     for doc in (_release(UNDER, "moe-b", quick, []), _release(ERRORS, "moe-a", quick, []),
                 _release(SLOW, "moe-a", quick, []),
-                _release(V2, "moe-a", [{"weight": 25}, {"weight": 50, "pause": {"duration": "20s"}}],
+                _release(V2, "moe-a", [{"weight": 25}, {"weight": 50, "pause": {"duration": "12s"}}],
                          ["int8"])):
         _apply(cluster, doc)
 
@@ -352,7 +352,7 @@ def test_a_good_release_walks_both_waves_across_an_operator_sigkill(cluster, kub
     version_before = _alias(registry)
     t0 = _let_go(cluster, V2)
     with Watcher(kube, V2) as watcher:
-        # Mid-step: team-b at weight 50 inside its 20 s pause.
+        # Mid-step: team-b at weight 50 inside its 12 s pause.
         plan = wait_for(lambda: next((p for p in _rollout(kube, V2).get("targets", [])
                                       if p["namespace"] == "team-b" and p["step"] == 1
                                       and p["weight"] == 50), None),
