@@ -214,3 +214,6 @@ def test_summaries_read_the_api_objects():
            "status": {"observedGeneration": 3, "readyReplicas": 1, "updatedReplicas": 2, "conditions": [
                {"type": "ReplicaFailure", "status": "True", "message": "exceeded quota"}]}}
     assert summarize_deployment(dep) == DeploymentView(2, 1, 2, True, "v1", DIGEST, "exceeded quota")
+    # status.replicas (every template's pods) when the API server reports it; absent means none.
+    dep["status"]["replicas"] = 3
+    assert summarize_deployment(dep).total == 3

@@ -93,7 +93,8 @@ def canary_deployment(out) -> dict | None:
 
 
 def test_a_canary_step_builds_both_tracks_and_weights_the_route(now):
-    out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 10))), now)
+    out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 10)),
+                          canary_deployment=dep("v2", 1)), now)
     stable = child(out, "Deployment", serving_name("agent"))
     canary = canary_deployment(out)
     assert (flag(stable, "--release"), flag(stable, "--track")) == ("v1", STABLE)
@@ -122,9 +123,34 @@ def test_a_canary_step_builds_both_tracks_and_weights_the_route(now):
 
 def test_the_route_follows_the_weight_up_and_back(now):
     for w in (10, 50, 100):
-        out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PAUSED, w))), now)
+        out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PAUSED, w)),
+                              canary_deployment=dep("v2", 1)), now)
         assert list(weights(out).values()) == [100 - w, w]
         assert canary_deployment(out)["spec"]["replicas"] == max(1, -(-4 * w // 100))
+
+
+def test_the_canary_gets_its_share_once_one_of_its_pods_is_ready(now):
+    # Seen in the demo: a share routed to a canary without ready pods is answered 503 by the
+    # gateway, errors the runtime's metrics (what the analysis reads) never see.
+    releases = (V1, rel("v2", 2, TargetState.PROGRESSING, 20))
+    starting = decide(observed(releases=releases), now)
+    assert list(weights(starting).values()) == [100, 0]
+    assert canary_deployment(starting)["spec"]["replicas"] == 1
+    assert starting.status.canary_release == "v2" and starting.status.canary_weight == 0
+    assert "gets 20% once one of its pods is ready" in starting.status.message
+    assert not [e for e in starting.events if e.reason == "RolloutProgressing"]
+    not_ready = decide(observed(releases=releases, status=starting.status,
+                                canary_deployment=dep("v2", 1, ready=0)), now)
+    assert list(weights(not_ready).values()) == [100, 0]
+    ready = decide(observed(releases=releases, status=not_ready.status,
+                            canary_deployment=dep("v2", 1)), now)
+    assert list(weights(ready).values()) == [80, 20]
+    assert [e.message for e in ready.events if e.reason == "RolloutProgressing"] == [
+        "canary track serves v2 at 20%"]
+    # The next step scales the canary up: its one ready pod keeps the share, no step back to 0.
+    scaling = decide(observed(releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 50)),
+                              status=ready.status, canary_deployment=dep("v2", 2, ready=1)), now)
+    assert list(weights(scaling).values()) == [50, 50]
 
 
 def test_without_an_accepted_route_the_deployment_is_not_ready(now):
@@ -203,6 +229,21 @@ def test_promotion_hands_the_traffic_over_once_the_stable_serves_the_new_release
     assert list(weights(rolled).values()) == [100, 0]
     assert canary_deployment(rolled) is None and rolled.status.canary_idle_since == now
     assert rolled.status.phase == "Serving" and rolled.status.canary_release is None
+
+
+def test_the_hand_over_waits_until_no_old_stable_pod_is_left(now):
+    # Mid-roll (seen in the demo): every new pod created and the ready count reached, but one old
+    # pod still ready behind the stable Service; moving the traffic now would send some back to v1.
+    promoted = (V1, rel("v2", 2, TargetState.PROMOTED, 100))
+    before = AgentDeploymentStatus(stable_release="v2", canary_release="v2", canary_weight=100)
+    mid_roll = replace(dep("v2"), total=5)
+    out = decide(observed(releases=promoted, status=before, canary_deployment=dep("v2", 4),
+                          deployment=mid_roll), now)
+    assert list(weights(out).values()) == [0, 100] and "handing over" in out.status.message
+    assert out.status.phase == "Deploying"
+    rolled = decide(observed(releases=promoted, status=out.status, canary_deployment=dep("v2", 4),
+                             deployment=replace(mid_roll, total=4)), now)
+    assert list(weights(rolled).values()) == [100, 0] and rolled.status.phase == "Serving"
 
 
 def test_nothing_verified_stops_both_tracks(now):

@@ -63,6 +63,8 @@ class DeploymentView:
     release: str | None
     digest: str | None
     failure: str | None  # message of a ReplicaFailure condition (e.g. quota exceeded)
+    # status.replicas: pods of every template, an old one's included (absent when there are none)
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def summarize_deployment(obj: dict) -> DeploymentView:
         current=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
         release=((template.get("metadata") or {}).get("labels") or {}).get("tugboat.dev/release"),
         digest=((template.get("metadata") or {}).get("annotations") or {}).get("tugboat.dev/manifest-digest"),
-        failure=failure)
+        failure=failure, total=int(status["replicas"]) if "replicas" in status else None)
 
 
 def _gpus_within_limit(tenant: TenantView | None):
@@ -221,8 +223,11 @@ def derive_readiness(spec: AgentDeploymentSpec, release: ReleaseView,
     if desired == 0 and not spec.autoscaling.enabled:
         return "Idle", False, Reason.SCALED_TO_ZERO, "spec.replicas is 0: nothing serves"
     ready = dv.ready if dv is not None else 0
+    # Rolled as `kubectl rollout status` means it: no pod of an older template is left, since
+    # readyReplicas counts those too (mid-roll, an old pod still answers behind the Service).
     rolled = (dv is not None and dv.current and dv.release == release.name and dv.digest == release.digest
-              and dv.updated >= desired and ready >= desired)
+              and dv.updated >= desired and ready >= desired
+              and (dv.total is None or dv.total <= dv.updated))
     if rolled:
         return "Serving", True, Reason.SERVING, f"{ready}/{desired} replicas serve release {release.name}"
     return "Deploying", False, Reason.DEPLOYING, (f"{ready}/{desired} replicas ready; rolling out "
@@ -251,6 +256,14 @@ def _canary_context(ctx: ServingContext, release: ReleaseView, path: str, graph)
                    graph_fallback=graph.fallback, track=CANARY)
 
 
+def _canary_answers(cd: DeploymentView | None, release: ReleaseView) -> bool:
+    """The canary Deployment has a ready pod, and every pod it has serves `release`. Not its
+    observedGeneration: a step's new replica count must not take the weight back meanwhile."""
+    return (cd is not None and cd.release == label_value(release.name)
+            and cd.digest == release.digest and cd.ready >= 1
+            and (cd.total is None or cd.total <= cd.updated))
+
+
 def plan_canary(observed: Observed, spec: AgentDeploymentSpec, tracks: Tracks, ctx: ServingContext,
                 now: datetime) -> CanaryPlan:
     cd, dv, stable = observed.canary_deployment, observed.deployment, tracks.stable
@@ -263,6 +276,13 @@ def plan_canary(observed: Observed, spec: AgentDeploymentSpec, tracks: Tracks, c
         if path is not None and not graph.blocked:
             track = CanaryTrack(_canary_context(ctx, release, path, graph),
                                 canary_replicas(stable_n, tracks.weight, tracks.mode), tracks.weight)
+            if tracks.mode == TrafficMode.GATEWAY and not _canary_answers(cd, release):
+                # A backend without ready endpoints answers 503 at the gateway (Gateway API), and
+                # those errors never reach the runtime's metrics the analysis reads: the route
+                # gives the canary its share once one of its pods is ready (the Deployment's
+                # status wakes us then).
+                return CanaryPlan(track, 0, release.name, note=f"canary {release.name} gets "
+                                  f"{tracks.weight}% once one of its pods is ready")
             return CanaryPlan(track, tracks.weight, release.name)
         note = f"canary {release.name} cannot serve: {why or graph.blocked}"
     handing_over = (tracks.canary is None and cd is not None and cd.release == label_value(stable.name)
@@ -306,8 +326,9 @@ def _track_events(old: AgentDeploymentStatus, new: AgentDeploymentStatus,
     if old.stable_release and new.stable_release and old.stable_release != new.stable_release:
         out.append(EventIntent("Normal", Reason.TARGET_PROMOTED,
                                f"stable track: {old.stable_release} -> {new.stable_release}"))
-    if new.canary_release and new.canary_release != old.canary_release \
-            and new.canary_release != new.stable_release:
+    # Once it takes traffic: a canary whose pods are still starting gets no share yet.
+    if new.canary_release and new.canary_weight and new.canary_release != new.stable_release \
+            and (new.canary_release != old.canary_release or not old.canary_weight):
         out.append(EventIntent("Normal", Reason.ROLLOUT_PROGRESSING,
                                f"canary track serves {new.canary_release} at {new.canary_weight}%"))
     gone = old.canary_release if old.canary_release and not new.canary_release else None
