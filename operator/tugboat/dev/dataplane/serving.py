@@ -47,10 +47,6 @@ from .podstatus import rfc3339, serving_status, unstartable_status
 
 SERVE_SELECTOR = f"{WORKLOAD_LABEL}={SERVE_WORKLOAD}"
 MAX_BACKOFF = 60.0
-# A deleted pod's process keeps answering this long, as a kubelet's graceful termination (and a
-# preStop pause) would: the gateway drops the pod from its upstreams first, so nothing in flight
-# or just routed meets a closed port.
-DRAIN_SECONDS = 3.0
 
 
 @dataclass
@@ -68,7 +64,6 @@ class Server:
     ready: bool = False
     crashed: tuple[int, str] | None = None
     restart_at: float = 0.0
-    stop_at: float | None = None  # draining: the pod is deleted, the process ends then
     written: dict = field(default_factory=dict)  # last status we wrote, to skip no-op writes
 
 
@@ -98,7 +93,7 @@ class ServingRunner(ReconcileLoop):
         return self.state_dir / "endpoints.json"
 
     def busy(self) -> bool:
-        return bool(self.servers)  # also while one drains: its stop is due on a later pass
+        return bool(self.servers)
 
     def reconcile_all(self) -> None:
         pods = {p["metadata"]["uid"]: p for p in self.kube.list("v1", "Pod", label_selector=SERVE_SELECTOR)}
@@ -107,18 +102,16 @@ class ServingRunner(ReconcileLoop):
         for uid, server in list(self.servers.items()):
             pod = pods.get(uid)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
-                if server.stop_at is None:
-                    server.stop_at = time.monotonic() + DRAIN_SECONDS
-                if time.monotonic() >= server.stop_at:
-                    self._stop_server(uid, server, "pod deleted")
-                    changed = True
+                # At once, never drained: kwok hands a deleted pod's IP to the next pod.
+                self._stop_server(uid, server, "pod deleted")
+                changed = True
         for uid, pod in pods.items():
             running = (pod.get("status") or {}).get("phase") == "Running"
             if pod["metadata"].get("deletionTimestamp") or not running:
                 continue
             if uid not in self.servers and uid not in self.unrunnable:
                 changed |= self._guarded(pod, self._prepare)
-            if uid in self.servers and self.servers[uid].stop_at is None:
+            if uid in self.servers:
                 self.servers[uid].pod = pod
                 changed |= self._guarded(pod, lambda _p, s=self.servers[uid]: self._tend(s))
         if changed:
