@@ -53,8 +53,9 @@ def traffic(args) -> int:
         threads.append(thread)
     for thread in threads:
         thread.join()
-    for tenant, report in reports.items():
-        print(f"{tenant}: {report.summary()}")
+    for spec in args.tenants:  # in the order given, whichever finished first
+        tenant = spec.split("=")[0]
+        print(f"{tenant}: {reports[tenant].summary()}")
     return 0
 
 
@@ -122,6 +123,9 @@ def follow(args) -> int:
         return 2
     if breach := rollout.get("breach"):
         print(f"  breach: {breach.get('reason')}: {breach.get('message')}")
+    for c in status.get("conditions") or []:  # where the registry alias is (it moves on promotion only)
+        if c.get("type") == "AliasMoved":
+            print(f"  AliasMoved {c.get('status')}: {c.get('message')}")
     exposure = rollout.get("exposure") or {}
     print(f"  the canary served {_value(exposure.get('requests'))} requests, "
           f"{_value(exposure.get('tokens'))} tokens during the rollout")
