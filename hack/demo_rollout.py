@@ -123,14 +123,25 @@ def follow(args) -> int:
         return 2
     if breach := rollout.get("breach"):
         print(f"  breach: {breach.get('reason')}: {breach.get('message')}")
-    for c in status.get("conditions") or []:  # where the registry alias is (it moves on promotion only)
-        if c.get("type") == "AliasMoved":
-            print(f"  AliasMoved {c.get('status')}: {c.get('message')}")
     exposure = rollout.get("exposure") or {}
     print(f"  the canary served {_value(exposure.get('requests'))} requests, "
           f"{_value(exposure.get('tokens'))} tokens during the rollout")
     _follow_agents(kube, args, t0)
+    _alias(kube, args, phase == "Promoted")
     return 0 if phase == "Promoted" else 1
+
+
+def _alias(kube: Kube, args, promoted: bool) -> None:
+    """Where the registry alias is: it moves on promotion only, a moment after the phase does."""
+    deadline, cond = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        status = _get(kube, "ModelRelease", args.release, args.namespace).get("status") or {}
+        cond = next((c for c in status.get("conditions") or [] if c.get("type") == "AliasMoved"), {})
+        if not promoted or cond.get("status") == "True":
+            break
+        time.sleep(1)
+    if cond:
+        print(f"  AliasMoved {cond.get('status')}: {cond.get('message')}")
 
 
 def _follow_agents(kube: Kube, args, t0: float) -> None:
