@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The demo: a local cluster, the dev data plane, the operator, and the example lineage end to end.
-#   hack/demo.sh        start everything, apply examples/, follow the lineage
+# The demo: a local cluster, the dev data plane, the operator, and the example lineage end to end;
+# then a v2 of the model line rolled out as a phased canary under traffic through the gateway.
+#   hack/demo.sh        start everything, apply examples/, follow the lineage until v1 serves,
+#                       apply examples/rollout/ and follow v2's rollout to Promoted or RolledBack
 #   hack/demo.sh down   stop the operator, the data plane and the cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=$(bash .ci/pyenv.sh)
+VENV=${TUGBOAT_VENV:-$(bash .ci/pyenv.sh)}  # TUGBOAT_VENV: an environment made already
 CACHE=${TUGBOAT_CACHE:-$HOME/.cache/tugboat}
 export PATH="$VENV/bin:$CACHE/bin:$PATH"
+# This clone's code, whichever clone the environment's editable install points at.
+export PYTHONPATH="$PWD/operator:$PWD/workloads${PYTHONPATH:+:$PYTHONPATH}"
 STATE=$CACHE/demo
 mkdir -p "$STATE"
 
@@ -25,6 +29,7 @@ if [[ ${1:-up} == down ]]; then
 fi
 
 eval "$(tugboat dev up | grep '^export ')"
+UP=$SECONDS
 echo "KUBECONFIG=$KUBECONFIG"
 
 stop_pid "$STATE/operator.pid"
@@ -60,34 +65,59 @@ follow() {  # follow KIND NAME NS: print each new status line until Ready/termin
   for _ in $(seq 900); do
     line=$(kubectl get "$kind" "$name" -n "$ns" --no-headers \
       -o custom-columns='PHASE:.status.phase,MESSAGE:.status.message' 2>/dev/null || true)
-    [[ $line != "$last" ]] && echo "  $kind/$name: $line" && last=$line
+    [[ $line != "$last" ]] && echo "  $kind/$name ($ns): $line" && last=$line
     case $line in Succeeded*|Ready*|Promoted*|Serving*|Failed*|Invalid*|Degraded*|RolledBack*) return 0;; esac
     sleep 2
   done
 }
+elapsed() { echo "$((SECONDS - UP)) s after the cluster was up, $SECONDS s in all"; }
 echo "following the lineage (Ctrl-C stops following; the demo keeps running):"
 follow trainingrun moe-arith ml-platform
 follow modelrelease moe-arith-v1 ml-platform
+follow agentdeployment arith-agent team-b
 follow agentdeployment arith-agent team-a
+echo "v1 serves both tenants: $(elapsed)"
 echo
 kubectl get tugboat -A
 echo
+
+# Part two: a v2 of the same line takes the only road to traffic, a phased canary, wave by wave
+# (team-b in wave 0, team-a in wave 1), judged by Prometheus while traffic flows through nginx.
+GATEWAY=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" \
+  "$STATE/dataplane/gateway/gateway.json")
+TEAMS=(team-b=arith-b.example.test=cc-2042 team-a=arith-a.example.test=cc-1042)
+for ns in team-b team-a; do  # the routes must be programmed before traffic goes through them
+  kubectl wait --for=jsonpath='{.status.route.accepted}'=true agentdeployment/arith-agent -n "$ns" \
+    --timeout=120s >/dev/null
+done
+python hack/demo_rollout.py ask --url "$GATEWAY" --host arith-a.example.test --tenant team-a \
+  --cost-center cc-1042 || true
+echo
+# Bounded (15 min at most) and stopped as soon as the rollout has ended.
+python hack/demo_rollout.py traffic --url "$GATEWAY" --seconds 900 --rate 6 "${TEAMS[@]}" \
+  >"$STATE/traffic.txt" 2>"$STATE/traffic.log" &
+TRAFFIC=$!
+trap 'kill $TRAFFIC 2>/dev/null || true' EXIT
+echo "traffic: 6 requests/s to each tenant through the gateway $GATEWAY (report: $STATE/traffic.txt)"
+kubectl apply -f examples/rollout/
+echo "following moe-arith-v2: export, signing, verification, then per target step, weight, state" \
+  "and the last analysis value of each check:"
+ROLLOUT=0
+python hack/demo_rollout.py follow --release moe-arith-v2 -n ml-platform team-b team-a || ROLLOUT=$?
+echo "moe-arith-v2 rollout ended: $(elapsed)"
+kill -TERM $TRAFFIC 2>/dev/null || true
+wait $TRAFFIC || true
+trap - EXIT
+echo
 kubectl tugboat lineage -A
 echo
-# The agent's pods run on the host, each bound to its loopback pod IP and container port.
-ADDR=$(kubectl get pods -n team-a -l tugboat.dev/workload=serve -o jsonpath=\
-'{.items[0].status.podIP}:{.items[0].spec.containers[0].ports[0].containerPort}' 2>/dev/null || true)
-if [[ $ADDR == 127.* ]]; then
-  echo "POST http://$ADDR/v1/generate {\"prompt\": \"3 5 7 9\", \"maxTokens\": 3}"
-  python - "$ADDR" <<'PY' || true
-import json, sys, urllib.request
-req = urllib.request.Request(f"http://{sys.argv[1]}/v1/generate", method="POST",
-                             data=json.dumps({"prompt": "3 5 7 9", "maxTokens": 3}).encode(),
-                             headers={"Content-Type": "application/json", "X-Tenant": "team-a",
-                                      "X-Cost-Center": "cc-1042"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
-PY
-  echo
-fi
-echo "Next: export KUBECONFIG=$KUBECONFIG; kubectl describe tr -n ml-platform moe-arith"
-echo "MLflow UI: $MLFLOW   Stop: make demo-down"
+echo "traffic during the rollout, per tenant, release and track:"
+cat "$STATE/traffic.txt"
+echo
+python hack/demo_rollout.py ask --url "$GATEWAY" --host arith-a.example.test --tenant team-a \
+  --cost-center cc-1042 || true
+echo
+echo "demo took $(elapsed)"
+echo "Next: export KUBECONFIG=$KUBECONFIG; kubectl tugboat status mr moe-arith-v2 -n ml-platform"
+echo "MLflow UI: $MLFLOW   Prometheus: $PROMETHEUS   Stop: make demo-down"
+exit "$ROLLOUT"
