@@ -169,6 +169,13 @@ def dev_status(name: str = typer.Option("tugboat")) -> None:
     typer.echo(f"cluster {name}: running\nexport KUBECONFIG={cluster.kubeconfig}")
 
 
+def _dataplane_state(state: Path | None) -> Path:
+    """The data plane's state directory: the one given, else the demo's."""
+    from .dev.tools import cache_dir
+
+    return state or cache_dir() / "demo" / "dataplane"
+
+
 @dev.command("traffic")
 def dev_traffic(
     url: str = typer.Option(None, help="Gateway URL (default: the demo data plane's gateway.json)"),
@@ -188,11 +195,10 @@ def dev_traffic(
     """Send the task's prompts through the dev gateway, bounded; count what each release/track served."""
     import json
 
-    from .dev.tools import cache_dir
     from .dev.traffic import TrafficPlan, run_traffic
 
     if url is None:
-        found = (state or cache_dir() / "demo" / "dataplane") / "gateway" / "gateway.json"
+        found = _dataplane_state(state) / "gateway" / "gateway.json"
         if not found.is_file():
             typer.echo(f"no --url and no {found}: is the dev data plane running with its gateway?", err=True)
             raise typer.Exit(2)
@@ -220,9 +226,8 @@ def dev_faults(
 ) -> None:
     """DEV ONLY: serving pods of a release started from now on inject errors or latency."""
     from .dev.dataplane.faults import FaultRule, add_rule, read_rules, write_rules
-    from .dev.tools import cache_dir
 
-    state = state or cache_dir() / "demo" / "dataplane"
+    state = _dataplane_state(state)
     if clear:
         write_rules(state, [])
     elif release:

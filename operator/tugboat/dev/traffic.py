@@ -173,6 +173,7 @@ def run_traffic(plan: TrafficPlan, on_served: Callable[[Served], None] | None = 
                 stop: threading.Event | None = None) -> TrafficReport:
     """Send `plan`'s traffic and wait for every answer; `on_served` sees each as it arrives.
     `stop` ends it early (the plan's bounds hold regardless)."""
+    stop = stop or threading.Event()  # never set: the plan's bounds end it
     served: list[Served] = []
     lock = threading.Lock()
     in_flight = threading.Semaphore(plan.concurrency * 2)  # the schedule never runs far ahead
@@ -194,11 +195,8 @@ def run_traffic(plan: TrafficPlan, on_served: Callable[[Served], None] | None = 
             due = started + i / plan.rate
             if plan.duration is not None and due - started >= plan.duration:
                 break
-            if stop is not None:
-                if stop.wait(max(0.0, due - time.monotonic())):
-                    break
-            else:
-                time.sleep(max(0.0, due - time.monotonic()))
+            if stop.wait(max(0.0, due - time.monotonic())):
+                break
             in_flight.acquire()
             pool.submit(one, *next(source))
     return TrafficReport(sorted(served, key=lambda s: s.at), time.monotonic() - started)

@@ -66,6 +66,11 @@ class DeploymentView:
     # status.replicas: pods of every template, an old one's included (absent when there are none)
     total: int | None = None
 
+    @property
+    def only_current_pods(self) -> bool:
+        """No pod of an older template is left (readyReplicas counts those too)."""
+        return self.total is None or self.total <= self.updated
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -226,8 +231,7 @@ def derive_readiness(spec: AgentDeploymentSpec, release: ReleaseView,
     # Rolled as `kubectl rollout status` means it: no pod of an older template is left, since
     # readyReplicas counts those too (mid-roll, an old pod still answers behind the Service).
     rolled = (dv is not None and dv.current and dv.release == release.name and dv.digest == release.digest
-              and dv.updated >= desired and ready >= desired
-              and (dv.total is None or dv.total <= dv.updated))
+              and dv.updated >= desired and ready >= desired and dv.only_current_pods)
     if rolled:
         return "Serving", True, Reason.SERVING, f"{ready}/{desired} replicas serve release {release.name}"
     return "Deploying", False, Reason.DEPLOYING, (f"{ready}/{desired} replicas ready; rolling out "
@@ -260,8 +264,7 @@ def _canary_answers(cd: DeploymentView | None, release: ReleaseView) -> bool:
     """The canary Deployment has a ready pod, and every pod it has serves `release`. Not its
     observedGeneration: a step's new replica count must not take the weight back meanwhile."""
     return (cd is not None and cd.release == label_value(release.name)
-            and cd.digest == release.digest and cd.ready >= 1
-            and (cd.total is None or cd.total <= cd.updated))
+            and cd.digest == release.digest and cd.ready >= 1 and cd.only_current_pods)
 
 
 def plan_canary(observed: Observed, spec: AgentDeploymentSpec, tracks: Tracks, ctx: ServingContext,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from tugboat_workloads.serve.settings import env_var
 
+from ...builders.tenant import label_value
+
 FILE = "faults.json"
 RELEASE_LABEL = "tugboat.dev/release"
 ERROR_RATE_ENV = env_var("dev-inject-error-rate")
@@ -41,7 +43,8 @@ class FaultRule:
 
     def matches(self, pod: Mapping) -> bool:
         meta = pod.get("metadata") or {}
-        return ((meta.get("labels") or {}).get(RELEASE_LABEL) == self.release
+        # The label holds label_value(release): long names are shortened with a hash.
+        return ((meta.get("labels") or {}).get(RELEASE_LABEL) == label_value(self.release)
                 and self.namespace in (None, meta.get("namespace")))
 
 
