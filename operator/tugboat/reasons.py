@@ -12,6 +12,9 @@ class Reason(StrEnum):
     MODEL_LINE_NOT_ALLOWED = "ModelLineNotAllowed"
     NAMESPACE_NOT_IN_TENANT = "NamespaceNotInTenant"
     NAMESPACE_CLAIMED = "NamespaceClaimed"
+    SELECTOR_MATCHES_NOTHING = "SelectorMatchesNothing"
+    HTTP_ROUTE_NOT_OWNED = "HTTPRouteNotOwned"
+    GATEWAY_NOT_FOUND = "GatewayNotFound"
     # Ready / Progressing
     RECONCILED = "Reconciled"
     ACCEPTED = "Accepted"
@@ -58,6 +61,9 @@ class Reason(StrEnum):
     SCALED_TO_ZERO = "ScaledToZero"
     REPLICA_FAILURE = "ReplicaFailure"
     ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
+    ROUTE_ACCEPTED = "RouteAccepted"
+    REPLICA_RATIO = "ReplicaRatio"
+    NO_GATEWAY_API = "NoGatewayAPI"
     # Rollout (ModelRelease canary; also Events on the AgentDeployments it reaches)
     NO_TARGETS = "NoTargets"
     FIRST_RELEASE = "FirstRelease"

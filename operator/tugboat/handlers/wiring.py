@@ -11,7 +11,11 @@ import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
-from ..controllers.agent_deployment import agent_deployments_of_line
+from ..controllers.agent_deployment import (
+    agent_deployments_naming_route,
+    agent_deployments_of_line,
+    agent_deployments_on_gateway,
+)
 from ..controllers.gather import tenant_of_namespace
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
@@ -199,6 +203,21 @@ def on_serving_deployment(namespace: str, meta, **_) -> None:
 def on_serving_route(namespace: str, meta, **_) -> None:
     """The Gateway accepted (or refused) an AgentDeployment's HTTPRoute: its status shows it."""
     _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
+               labels={"app.kubernetes.io/managed-by": kopf.ABSENT}, id="foreign-routes")
+def on_foreign_route(name: str, namespace: str, **_) -> None:
+    """A route not ours came or went: a deployment refused for its name may now build its own."""
+    for agent, ns in agent_deployments_naming_route(runtime.kube(), namespace, name):
+        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="serving-gateways")
+def on_gateway(name: str, namespace: str, **_) -> None:
+    """A Gateway came or went: the deployments naming it re-judge their gatewayRef."""
+    for agent, ns in agent_deployments_on_gateway(runtime.kube(), namespace, name):
+        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")

@@ -72,6 +72,14 @@ class Kube:
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
 
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (its CRD is installed), by discovery."""
+        try:
+            self._resource(api_version, kind)
+        except NotFound:
+            return False
+        return True
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
         try:
             return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()

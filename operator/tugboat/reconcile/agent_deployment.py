@@ -87,6 +87,10 @@ class Observed:
     served_graphs: dict[str, int] | None = None  # pods per graph they serve; None: not observable
     canary_deployment: DeploymentView | None = None
     route: RouteStatus | None = None  # our HTTPRoute's acceptance (gateway mode, once it exists)
+    # A route of our route's name that another owns (a person, another deployment): never written.
+    route_foreign_owner: str | None = None
+    gateway_found: bool | None = None  # the Gateway of spec.traffic.gatewayRef; None: not looked up
+    gateway_api: bool = True  # the cluster serves Gateway API HTTPRoutes
 
 
 def _plan_for(rollout: dict, target: tuple[str, str] | None) -> TargetPlan | None:
@@ -158,6 +162,29 @@ def _gpus_within_limit(tenant: TenantView | None):
                     f"Tenant {tenant.name}'s limit of {limit} GPUs per AgentDeployment; "
                     "lower spec.resources.gpus or the replica count")
         return None
+    return check
+
+
+def _route_is_ours(observed: Observed):
+    def check(spec: AgentDeploymentSpec):
+        if spec.traffic.gateway_ref is None or observed.route_foreign_owner is None:
+            return None
+        name = route_name(spec, observed.meta.name)
+        return (Reason.HTTP_ROUTE_NOT_OWNED,
+                f"spec.traffic.httpRoute: HTTPRoute {observed.meta.namespace}/{name} already exists and "
+                f"belongs to {observed.route_foreign_owner}, not to this AgentDeployment; the operator "
+                "never writes over it: name another route (or remove that one)")
+    return check
+
+
+def _gateway_exists(observed: Observed):
+    def check(spec: AgentDeploymentSpec):
+        ref = spec.traffic.gateway_ref
+        if ref is None or observed.gateway_found is not False:
+            return None
+        return (Reason.GATEWAY_NOT_FOUND,
+                f"spec.traffic.gatewayRef: Gateway {ref.namespace or observed.meta.namespace}/{ref.name} "
+                "does not exist; nothing is routed until it does")
     return check
 
 
@@ -323,6 +350,22 @@ def _route_gate(spec: AgentDeploymentSpec, meta: Meta, route: RouteStatus | None
     return shown, why
 
 
+def _routed(observed: Observed, spec: AgentDeploymentSpec, route: RouteStatus | None):
+    """The Routed condition: which traffic mode is in use, and whether the gateway took the route."""
+    if route is not None:
+        ref = spec.traffic.gateway_ref
+        on = f"HTTPRoute {route.name} on Gateway {ref.namespace or observed.meta.namespace}/{ref.name}"
+        if route.accepted:
+            return "Routed", True, Reason.ROUTE_ACCEPTED, f"{on}: accepted"
+        why = ": ".join(x for x in (route.reason or "not accepted yet", route.message) if x)
+        return "Routed", False, Reason.ROUTE_NOT_ACCEPTED, f"{on}: {why}"
+    split = f"both tracks' pods behind Service {serving_name(observed.meta.name)}, traffic by replica ratio"
+    if (observed.spec.get("traffic") or {}).get("gatewayRef") and not observed.gateway_api:
+        return ("Routed", True, Reason.NO_GATEWAY_API,
+                f"spec.traffic.gatewayRef ignored: the cluster serves no Gateway API HTTPRoute; {split}")
+    return "Routed", True, Reason.REPLICA_RATIO, split
+
+
 def _track_events(old: AgentDeploymentStatus, new: AgentDeploymentStatus,
                   releases: tuple[ReleaseView, ...]) -> tuple[EventIntent, ...]:
     out = []
@@ -366,7 +409,7 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
                     f"({cd.ready if cd is not None else 0}/{canary.track.replicas} ready)")
     if canary.note:
         message += f"; {canary.note}"
-    status = set_conditions(status, now, meta.generation,
+    status = set_conditions(status, now, meta.generation, _routed(observed, spec, route),
                             ("Ready", ready, reason, message),
                             ("Progressing", phase == "Deploying", reason, message),
                             ("Degraded", phase == "Degraded", reason,
@@ -402,10 +445,13 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     checks = [require_tenant(tenant, meta.namespace, required=True),
               model_line_allowed(tenant, raw.get("modelLine", "")),
               node_pool_allowed(tenant, raw.get("nodePool", "cpu"), "spec.nodePool"),
-              _gpus_within_limit(tenant), _schema_parses]
+              _gpus_within_limit(tenant), _schema_parses, _gateway_exists(observed), _route_is_ours(observed)]
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:
         return stop
+    if spec.traffic.gateway_ref is not None and not observed.gateway_api:
+        # Said in the Routed condition: the same spec serves on clusters with and without a gateway.
+        spec = spec.model_copy(update={"traffic": spec.traffic.model_copy(update={"gateway_ref": None})})
     tracks = tracks_for(spec, tenant, observed.releases, old.stable_release)
     if tracks.stable is None:
         return _waiting(observed, status, Reason.NO_VERIFIED_RELEASE, tracks.message, now)

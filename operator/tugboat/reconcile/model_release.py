@@ -33,6 +33,7 @@ from ..reasons import Reason
 from ..rollout.decide import decide as decide_rollout
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import Intent
+from ..rollout.targets import describe
 from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
 from .validity import validate
 
@@ -337,6 +338,13 @@ def _roll_out(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> Outcome
         # Nothing rolls out: the release stays Ready and says why (with what tenancy refused).
         why = "; ".join((d.verdict.message, *view.refused))
         step.mark("Progressing", False, d.verdict.reason, why)
+        if spec.rollout.selector is not None:
+            # Likely a typo in the labels: said where a person looks first. The release stays
+            # Ready, so a deployment that comes to match it later still gets the rollout.
+            step.mark("Valid", False, Reason.SELECTOR_MATCHES_NOTHING,
+                      f"spec.rollout.selector {describe(spec.rollout.selector)} matches no AgentDeployment "
+                      f"of model line {spec.model_line} that may be a target: "
+                      + ("; ".join(view.refused) or "the line has no AgentDeployment"))
         phase, reason = "Ready", Reason.RELEASE_READY
         message = f"exported, signed, verified and registered; {why}"
     else:
