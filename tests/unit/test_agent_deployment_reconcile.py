@@ -185,6 +185,33 @@ def test_model_line_not_allowed_is_invalid(now):
     assert conds(out.status)["Valid"] == ("False", "ModelLineNotAllowed")
 
 
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"allowed_model_lines": ["other"]}, "ModelLineNotAllowed"),
+    ({"allowed_node_pools": ["gpu-a100"]}, "NodePoolNotAllowed"),
+    (None, "NamespaceNotInTenant")])
+def test_a_revoked_right_stops_the_serving_it_allowed(now, change, reason):
+    tenant = None if change is None else replace(TENANT, spec=TENANT.spec.model_copy(update=change))
+    serving = AgentDeploymentStatus(phase="Serving", release="v1", endpoint="http://x", ready_replicas=2)
+    out = decide(observed(tenant=tenant, status=serving, deployment=deployment(), hpa_exists=True), now)
+    assert conds(out.status)["Valid"] == ("False", reason)
+    assert out.status.phase == "Revoked" and out.status.message.startswith("serving stopped: ")
+    assert {(kind, name) for _, kind, name, _ in out.deletions} == {
+        ("Deployment", serving_name("arith-agent")), ("HorizontalPodAutoscaler", serving_name("arith-agent"))}
+    assert out.status.endpoint is None and out.status.release is None and not out.children
+    assert [e.type for e in out.events] == ["Warning"] and "Serving -> Revoked" in out.events[0].message
+    # Once nothing serves it stays Revoked (no flapping back to Invalid), without a second event.
+    again = decide(observed(tenant=tenant, status=out.status), now)
+    assert again.status.phase == "Revoked" and not again.deletions and not again.events
+    # Given back: it serves again.
+    assert decide(observed(status=again.status), now).status.phase == "Deploying"
+
+
+def test_a_spec_typo_keeps_what_serves(now):
+    spec = SPEC | {"guardrails": {"successDetector": {"kind": "JsonSchema", "schema": "{nope"}}}
+    out = decide(observed(spec=spec, deployment=deployment(), hpa_exists=True), now)
+    assert out.status.phase == "Invalid" and not out.deletions
+
+
 def test_unparsable_detector_schema_is_invalid(now):
     spec = SPEC | {"guardrails": {"successDetector": {"kind": "JsonSchema", "schema": "{nope"}}}
     out = decide(observed(spec=spec), now)

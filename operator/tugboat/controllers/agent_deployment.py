@@ -20,6 +20,7 @@ from ..reconcile.outcome import Meta
 from .engine import current_status
 from .gather import tenant_of_namespace
 from .model_release import TRUST_CONFIGMAP, trusted_public_key
+from .rollout_gather import may_reach
 from .served_graphs import served_graphs
 from .settings import Settings
 
@@ -30,11 +31,14 @@ def serving_config(s: Settings) -> ServingConfig:
                          monitoring_namespace=s.monitoring_namespace, cluster_domain=s.cluster_domain)
 
 
-def releases_of_line(kube: Kube, line: str,
-                     target: tuple[str, str] | None = None) -> tuple[agd.ReleaseView, ...]:
-    """`target`: (namespace, name) of the AgentDeployment whose rollout plans to read."""
+def releases_of_line(kube: Kube, line: str, target: tuple[str, str],
+                     s: Settings) -> tuple[agd.ReleaseView, ...]:
+    """The line's releases that may serve the AgentDeployment `target` (namespace, name), with their
+    rollout plans for it: those of its own namespace and of the platform's release namespaces. A
+    release another tenant made in its namespace is never a candidate here, however new."""
     return tuple(agd.summarize_release(r, target) for r in kube.list(API_VERSION, MODEL_RELEASE.kind)
-                 if (r.get("spec") or {}).get("modelLine") == line)
+                 if (r.get("spec") or {}).get("modelLine") == line
+                 and may_reach(r["metadata"]["namespace"], target[0], s))
 
 
 def _traffic(kube: Kube, obj: dict) -> dict:
@@ -69,7 +73,7 @@ def observe(kube: Kube, obj: dict, s: Settings) -> agd.Observed:
     return agd.Observed(
         meta=meta, spec=spec, status=current_status(AGENT_DEPLOYMENT, obj),
         tenant=tenant_of_namespace(kube, meta.namespace),
-        releases=releases_of_line(kube, spec.get("modelLine", ""), (meta.namespace, meta.name)),
+        releases=releases_of_line(kube, spec.get("modelLine", ""), (meta.namespace, meta.name), s),
         trust_pem=trusted_public_key(kube, s),
         deployment=agd.summarize_deployment(deployment) if deployment else None,
         canary_deployment=agd.summarize_deployment(canary) if canary else None,

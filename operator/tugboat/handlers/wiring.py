@@ -117,10 +117,11 @@ for _kind in KINDS:
 
 
 @kopf.on.event(GROUP, VERSION, TENANT.plural)
-def on_tenant_change(spec, **_) -> None:
-    """Objects judged against a Tenant are re-judged when it changes (or appears, or goes)."""
+def on_tenant_change(spec, status, **_) -> None:
+    """Objects judged against a Tenant are re-judged when it changes (or appears, or goes); the
+    namespaces it set up before (status) too, so one it no longer lists stops serving."""
     kube: Kube = runtime.kube()
-    for ns in set(spec.get("namespaces", [])):
+    for ns in set(spec.get("namespaces", [])) | set((status or {}).get("namespaces") or []):
         for kind in (AGENT_DEPLOYMENT, TRAINING_RUN):
             for obj in kube.list(API_VERSION, kind.kind, ns):
                 run_reconcile(kind, obj["metadata"]["name"], ns)

@@ -233,6 +233,26 @@ def _stop_serving(observed: Observed) -> tuple[tuple[str, str, str, str | None],
     return tuple(out)
 
 
+REVOKED = "Revoked"
+# A right the Tenant no longer grants (or no Tenant at all): the serving it allowed stops.
+_REVOKED = frozenset({Reason.NAMESPACE_NOT_IN_TENANT, Reason.MODEL_LINE_NOT_ALLOWED,
+                      Reason.NODE_POOL_NOT_ALLOWED, Reason.GPU_LIMIT_EXCEEDED})
+
+
+def _revoked(observed: Observed, stop: Outcome) -> Outcome:
+    """An invalid spec keeps what serves (fixing a typo loses nothing); a revoked right does not."""
+    valid = next((c for c in stop.status.conditions if c.type == "Valid"), None)
+    serving = _stop_serving(observed)
+    if valid is None or valid.reason not in _REVOKED or not (serving or observed.status.phase == REVOKED):
+        return stop
+    status = stop.status.model_copy(update={
+        "phase": REVOKED, "message": f"serving stopped: {valid.message}", "ready_replicas": 0,
+        "release": None, "release_digest": None, "endpoint": None, "graph": None,
+        "canary_release": None, "canary_weight": None, "canary_idle_since": None})
+    return replace(stop, status=status, deletions=serving,
+                   events=phase_event(observed.status, status, Reason(valid.reason), status.message))
+
+
 def _waiting(observed: Observed, status: AgentDeploymentStatus, reason: Reason, message: str,
              now: datetime) -> Outcome:
     status = set_conditions(status, now, observed.meta.generation,
@@ -448,7 +468,7 @@ def decide(observed: Observed, now: datetime) -> Outcome:
               _gpus_within_limit(tenant), _schema_parses, _gateway_exists(observed), _route_is_ours(observed)]
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:
-        return stop
+        return _revoked(observed, stop)
     if spec.traffic.gateway_ref is not None and not observed.gateway_api:
         # Said in the Routed condition: the same spec serves on clusters with and without a gateway.
         spec = spec.model_copy(update={"traffic": spec.traffic.model_copy(update={"gateway_ref": None})})
