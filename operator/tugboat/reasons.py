@@ -47,10 +47,12 @@ class Reason(StrEnum):
     SIGNED = "Signed"
     SIGN_FAILED = "SignFailed"
     NO_TRUSTED_KEY = "NoTrustedKey"
+    INVALID_TRUSTED_KEY = "InvalidTrustedKey"
     VERIFIED = "Verified"
     REGISTERING = "Registering"
     REGISTERED = "Registered"
     RELEASE_READY = "ReleaseReady"
+    RETRYING = "Retrying"
     # Tenant / AgentDeployment
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"

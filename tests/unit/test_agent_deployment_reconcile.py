@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.integration.trust import fresh_public_pem
 from tugboat.api.agent_deployment import AgentDeploymentSpec, AgentDeploymentStatus
 from tugboat.api.tenant import TenantSpec
 from tugboat.builders.agent_deployment import ServingConfig, serving_name
@@ -21,6 +22,7 @@ from tugboat.reconcile.outcome import Meta
 from tugboat.reconcile.release_tracks import tracks_for
 from tugboat.reconcile.tenancy import TenantView
 
+PEM = fresh_public_pem()
 META = Meta("arith-agent", "team-a", "uid-agd", 2)
 CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root="/art",
                        artifact_pvc=None, gateway_namespace="gw", monitoring_namespace="mon")
@@ -38,7 +40,7 @@ def release(name="v1", created="2026-01-01T00:00:00Z", verified=True, phase="Rea
 
 def observed(spec=None, releases=None, **kw) -> Observed:
     releases = (release(),) if releases is None else releases
-    base = Observed(META, spec or SPEC, AgentDeploymentStatus(), TENANT, tuple(releases), "PEM",
+    base = Observed(META, spec or SPEC, AgentDeploymentStatus(), TENANT, tuple(releases), PEM,
                     None, False, CONFIG)
     return replace(base, **kw)
 
@@ -104,6 +106,16 @@ def test_missing_trusted_key_waits(now):
     assert conds(out.status)["Ready"] == ("False", "NoTrustedKey")
     assert "tugboat-trust" in out.status.message
     assert out.children == ()
+
+
+@pytest.mark.parametrize(("pem", "why"), [(" \n", "public.pem is empty"),
+                                         ("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n",
+                                          "public.pem is not a PEM public key")])
+def test_an_unusable_trusted_key_waits_as_a_configuration_error(now, pem, why):
+    out = decide(observed(trust_pem=pem, deployment=deployment()), now)
+    assert conds(out.status)["Ready"] == ("False", "InvalidTrustedKey")
+    assert why in out.status.message and "tugboat-trust" in out.status.message
+    assert out.children == () and out.deletions  # pods given it could verify nothing
 
 
 @pytest.mark.parametrize(("uri", "pvc", "servable"), [

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.integration.trust import fresh_public_pem
 from tugboat.api.agent_deployment import AgentDeploymentStatus, RouteStatus, TrafficMode
 from tugboat.api.model_release import TargetPlan, TargetState
 from tugboat.api.tenant import TenantSpec
@@ -33,6 +34,7 @@ from tugboat.reconcile.outcome import Meta
 from tugboat.reconcile.serving_graph import PublishedGraph
 from tugboat.reconcile.tenancy import TenantView
 
+PEM = fresh_public_pem()
 META = Meta("agent", "team-a", "uid-agd", 1)
 CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root="/art",
                        artifact_pvc=None, gateway_namespace="tugboat-gateway", monitoring_namespace="mon")
@@ -66,7 +68,7 @@ def dep(release: str, replicas: int = 4, ready: int | None = None) -> Deployment
 
 def observed(spec=None, releases=(V1,), status=None, **kw) -> Observed:
     base = Observed(META, spec or ROUTED, status or AgentDeploymentStatus(stable_release="v1"), TENANT,
-                    tuple(releases), "PEM", dep("v1"), False, CONFIG, route=ACCEPTED)
+                    tuple(releases), PEM, dep("v1"), False, CONFIG, route=ACCEPTED)
     return replace(base, **kw)
 
 

@@ -46,6 +46,7 @@ from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
 from .release_tracks import ReleaseView, Tracks, tracks_for
 from .serving_graph import PublishedGraph, plan_graph
 from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_tenant
+from .trust_key import key_problem
 from .validity import validate
 
 CANARY_SCALE_DOWN_DELAY = 30.0  # seconds a canary at weight 0 keeps its pods (in-flight requests)
@@ -482,4 +483,10 @@ def decide(observed: Observed, now: datetime) -> Outcome:
         return _waiting(observed, status, Reason.NO_TRUSTED_KEY,
                         f"no trusted public key: ConfigMap {observed.trust_source} with key public.pem "
                         "is missing; the platform team must create it", now)
+    problem = key_problem(observed.trust_pem)
+    if problem is not None:
+        # Pods given this key could verify nothing: they would crash-loop, so none is desired.
+        return _waiting(observed, status, Reason.INVALID_TRUSTED_KEY,
+                        f"trusted key in ConfigMap {observed.trust_source}: {problem}; the platform team "
+                        "must fix it", now)
     return _serving(observed, spec, status, tracks, path, now)
