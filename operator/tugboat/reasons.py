@@ -12,6 +12,7 @@ class Reason(StrEnum):
     MODEL_LINE_NOT_ALLOWED = "ModelLineNotAllowed"
     NAMESPACE_NOT_IN_TENANT = "NamespaceNotInTenant"
     NAMESPACE_CLAIMED = "NamespaceClaimed"
+    NAMESPACE_RESERVED = "NamespaceReserved"
     # Ready / Progressing
     RECONCILED = "Reconciled"
     ACCEPTED = "Accepted"
@@ -49,6 +50,9 @@ class Reason(StrEnum):
     REGISTERED = "Registered"
     RELEASE_READY = "ReleaseReady"
     # Tenant / AgentDeployment
+    NAMESPACE_CREATED = "NamespaceCreated"
+    NAMESPACE_DELETED = "NamespaceDeleted"
+    NAMESPACE_KEPT = "NamespaceKept"
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"
