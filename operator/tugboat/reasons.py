@@ -15,6 +15,7 @@ class Reason(StrEnum):
     SELECTOR_MATCHES_NOTHING = "SelectorMatchesNothing"
     HTTP_ROUTE_NOT_OWNED = "HTTPRouteNotOwned"
     GATEWAY_NOT_FOUND = "GatewayNotFound"
+    NAMESPACE_RESERVED = "NamespaceReserved"
     # Ready / Progressing
     RECONCILED = "Reconciled"
     ACCEPTED = "Accepted"
@@ -54,6 +55,9 @@ class Reason(StrEnum):
     RELEASE_READY = "ReleaseReady"
     RETRYING = "Retrying"
     # Tenant / AgentDeployment
+    NAMESPACE_CREATED = "NamespaceCreated"
+    NAMESPACE_DELETED = "NamespaceDeleted"
+    NAMESPACE_KEPT = "NamespaceKept"
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"

@@ -37,3 +37,10 @@ def test_policies_can_be_left_out():
     out = _helm("template", "tugboat", str(CHART), "--set", "admissionPolicies=false")
     assert out.returncode == 0, out.stderr
     assert "ValidatingAdmissionPolicy" not in out.stdout
+
+
+def test_reserved_namespaces_reach_the_operator():
+    out = _helm("template", "tugboat", str(CHART), "--set", "reservedNamespaces={istio-*,vault}")
+    assert out.returncode == 0, out.stderr
+    assert '{name: TUGBOAT_RESERVED_NAMESPACES, value: "istio-*,vault"}' in out.stdout
+    assert "TUGBOAT_RESERVED_NAMESPACES" not in _helm("template", "tugboat", str(CHART)).stdout

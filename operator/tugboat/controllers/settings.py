@@ -34,6 +34,9 @@ class Settings:
     # whose Prometheus scrapes serving metrics for canary analysis.
     gateway_namespace: str = "tugboat-gateway"
     monitoring_namespace: str = "tugboat-system"
+    # Namespaces no Tenant may claim (names or shell-style patterns such as "istio-*"), on top of
+    # the ones always reserved: default, kube-*, and the system, gateway, monitoring and release namespaces.
+    reserved_namespaces: tuple[str, ...] = ()
     # DNS suffix of Service endpoints reported in AgentDeployment status.
     cluster_domain: str = "cluster.local"
     # --- canary analysis ---

@@ -270,6 +270,7 @@ def _deletes_namespaces(spec, **_) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, TENANT.plural, when=_deletes_namespaces, id="delete-tenant-namespaces")
-def delete_tenant_namespaces(name: str, spec, **_) -> None:
-    """deletionPolicy Delete: the Tenant's own namespaces, and all data in them, go with it."""
-    delete_namespaces(runtime.kube(), name, dict(spec))
+def delete_tenant_namespaces(name: str, **_) -> None:
+    """deletionPolicy Delete: the namespaces the operator created for the Tenant, and all data in
+    them, go with it; adopted ones stay."""
+    delete_namespaces(runtime.kube(), name, runtime.options().settings)

@@ -113,6 +113,15 @@ class Kube:
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
 
+    def create(self, manifest: dict) -> dict:
+        """Create, never update: Conflict when the object exists (the answer tells who made it)."""
+        meta = manifest["metadata"]
+        try:
+            return self._resource(manifest["apiVersion"], manifest["kind"]).create(
+                body=manifest, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict) -> dict:
         """Merge-patch the status subresource; never touches spec or metadata."""
@@ -134,11 +143,13 @@ class Kube:
             raise _error(exc) from exc
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> None:
+               propagation: str = "Background", uid: str | None = None) -> None:
+        """Gone already is fine. `uid`: delete only that object (Conflict if the name is another's)."""
+        body: dict = {"propagationPolicy": propagation}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._resource(api_version, kind).delete(
-                name=name, namespace=namespace,
-                body={"propagationPolicy": propagation})
+            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except _CALL_ERRORS as exc:
             err = _error(exc)
             if not isinstance(err, NotFound):
