@@ -16,6 +16,7 @@ from ..controllers.agent_deployment import (
     agent_deployments_of_line,
     agent_deployments_on_gateway,
 )
+from ..controllers.engine import report_failure
 from ..controllers.gather import tenant_of_namespace
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
@@ -90,18 +91,27 @@ def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
             REQUEUE.succeeded(key)
             if outcome is not None and outcome.requeue_after is not None:
                 REQUEUE.schedule(key, outcome.requeue_after, again)
-        except KubeError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is said on the object, none is lost
             RECONCILES.labels(kind.kind, "error").inc()
             ERRORS.labels(kind.kind, type(exc).__name__).inc()
-            if isinstance(exc, Transient):
-                # Watch events are not retried by kopf; the world is re-read on the retry anyway.
-                delay = REQUEUE.failed(key, again)
-                log.warning("reconcile %s %s/%s failed (retry in %.0f s): %s", kind.kind, namespace, name,
-                            delay, exc)
-            else:
-                log.warning("reconcile %s %s/%s failed: %s", kind.kind, namespace, name, exc)
+            # Watch events are not retried by kopf; the world is re-read on the retry anyway. A bug
+            # or a refusal may be cured by a later spec or a fix elsewhere: it is retried too, with
+            # back-off up to its cap, so it never spins.
+            delay = REQUEUE.failed(key, again)
+            level = logging.WARNING if isinstance(exc, KubeError) else logging.ERROR
+            log.log(level, "reconcile %s %s/%s failed (retry in %.0f s): %s", kind.kind, namespace, name,
+                    delay, exc, exc_info=not isinstance(exc, KubeError))
+            if not isinstance(exc, Transient):
+                _say_failure(kind, name, namespace, exc)
         finally:
             DURATION.labels(kind.kind).observe(time.monotonic() - started)
+
+
+def _say_failure(kind: Kind, name: str, namespace: str | None, exc: Exception) -> None:
+    try:
+        report_failure(runtime.kube(), kind, name, namespace, exc)
+    except KubeError as err:  # the API server refusing this too: the log line is all there is
+        log.warning("could not report the failure on %s %s/%s: %s", kind.kind, namespace, name, err)
 
 
 def _on_own_event(kind: Kind):
