@@ -182,9 +182,11 @@ def summarise_blast(world: World, answered, sampler: Sampler, rollout: dict, nam
     first_bad, last_bad = bad[0][0], max(t for t, _ in bad)
     until_last = [a for a in answered if a[0] <= last_bad]
     exposed = [a for a in answered if first_bad <= a[0] <= last_bad]
-    prometheus = world.plane.info.prometheus_url
-    breach_sample = first_sample(prometheus, f'tugboat_requests_total{{release="{name}",track="canary",'
-                                             f'code=~"5.."}}')
+    try:
+        breach_sample = first_sample(world.plane.info.prometheus_url,
+                                     f'tugboat_requests_total{{release="{name}",track="canary",code=~"5.."}}')
+    except AssertionError as exc:  # rolled back for another reason: this round has no figure
+        return out | {"error": str(exc)}
     decided = datetime.fromisoformat(rollout["breach"]["time"]).timestamp() if rollout.get("breach") else None
     reload_zero = first_after(sampler.reloads, route_last)
     since = lambda t: None if t is None else round(t - breach_sample, 2)  # noqa: E731
