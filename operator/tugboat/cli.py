@@ -45,6 +45,9 @@ def run(
     release_namespaces: str = typer.Option(
         None, envvar="TUGBOAT_RELEASE_NAMESPACES",
         help="Comma-separated namespaces whose ModelReleases may roll out to tenant namespaces"),
+    cleanup_timeout: float = typer.Option(
+        None, min=1, help="Seconds a deleted object waits for its cleanup (its RayJobs) before it "
+                          "goes anyway, with a Warning naming what was left"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator (kopf) against the cluster."""
@@ -59,7 +62,7 @@ def run(
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
              "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url,
              "release_namespaces": _names(release_namespaces),
-             "reserved_namespaces": _names(reserved_namespaces)}
+             "reserved_namespaces": _names(reserved_namespaces), "cleanup_timeout": cleanup_timeout}
     settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
     if prometheus_url is not None:
         from .analysis.prometheus import Prometheus

@@ -45,3 +45,7 @@ class Settings:
     # ModelReleases in these (platform) namespaces roll out to AgentDeployments of their model line
     # in any tenant namespace that allows the line; a release elsewhere reaches its own namespace only.
     release_namespaces: tuple[str, ...] = ("ml-platform",)
+    # --- deletion ---
+    # Seconds a deleted object waits for what it cleans up (its RayJobs, say) before it goes anyway,
+    # with a Warning naming what was left: a missing CRD or a foreign finalizer never wedges it.
+    cleanup_timeout: float = 120.0

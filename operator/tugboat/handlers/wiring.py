@@ -6,11 +6,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
+from ..controllers import cleanup
 from ..controllers.agent_deployment import (
     agent_deployments_naming_route,
     agent_deployments_of_line,
@@ -172,15 +174,13 @@ def on_ray_job(namespace: str, meta, **_) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, TRAINING_RUN.plural, id="stop-rayjobs")
-def stop_ray_jobs(name: str, namespace: str, **_) -> None:
-    """Cancel the training before the TrainingRun goes: delete its RayJobs, wait until gone."""
-    kube: Kube = runtime.kube()
-    selector = f"tugboat.dev/trainingrun={name}"
-    left = kube.list("ray.io/v1", "RayJob", namespace, label_selector=selector)
-    for job in left:
-        kube.delete("ray.io/v1", "RayJob", job["metadata"]["name"], namespace, propagation="Foreground")
-    if left:
-        raise kopf.TemporaryError(f"waiting for {len(left)} RayJob(s) to stop", delay=2)
+def stop_ray_jobs(body, **_) -> None:
+    """Cancel the training before the TrainingRun goes: delete its RayJobs, wait until gone (within
+    the operator's cleanup timeout, then it goes anyway with a Warning naming what was left)."""
+    waiting = cleanup.stop_ray_jobs(runtime.kube(), dict(body), datetime.now(UTC),
+                                    runtime.options().settings.cleanup_timeout)
+    if waiting:
+        raise kopf.TemporaryError(waiting, delay=2)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
@@ -280,7 +280,16 @@ def _deletes_namespaces(spec, **_) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, TENANT.plural, when=_deletes_namespaces, id="delete-tenant-namespaces")
-def delete_tenant_namespaces(name: str, **_) -> None:
+def delete_tenant_namespaces(name: str, body, **_) -> None:
     """deletionPolicy Delete: the namespaces the operator created for the Tenant, and all data in
-    them, go with it; adopted ones stay."""
-    delete_namespaces(runtime.kube(), name, runtime.options().settings)
+    them, go with it; adopted ones stay. A refusal is retried (kopf) within the cleanup timeout,
+    then the Tenant goes with a Warning naming what is left."""
+    kube, s = runtime.kube(), runtime.options().settings
+    try:
+        delete_namespaces(kube, name, s)
+    except KubeError as exc:
+        if not cleanup.timed_out(dict(body), datetime.now(UTC), s.cleanup_timeout):
+            raise
+        kube.event(dict(body), "Warning", "CleanupTimedOut",
+                   f"gave up deleting the tenant's namespaces after {s.cleanup_timeout:.0f}s: {exc}; "
+                   "they are left behind for a person to clean up")
