@@ -16,6 +16,7 @@ from ..api.base import API_VERSION, StatusBase
 from ..api.kinds import Kind
 from ..conditions import find
 from ..kube.client import Kube
+from ..kube.errors import Conflict, Transient
 from ..reasons import Reason
 from ..reconcile.outcome import Outcome, set_conditions
 
@@ -48,7 +49,8 @@ def report_failure(kube: Kube, kind: Kind, name: str, namespace: str | None, exc
     new = set_conditions(status, datetime.now(UTC), obj["metadata"].get("generation") or 0,
                          (RECONCILED, False, Reason.RECONCILE_ERROR, message))
     kube.patch_status(API_VERSION, kind.kind, name, namespace,
-                      {"conditions": new.model_dump(by_alias=True, mode="json")["conditions"]})
+                      {"conditions": new.model_dump(by_alias=True, mode="json")["conditions"]},
+                      resource_version=obj["metadata"].get("resourceVersion"))
     kube.event(obj, "Warning", Reason.RECONCILE_ERROR, f"reconcile failed, retrying with back-off: {message}")
 
 
@@ -76,7 +78,12 @@ def apply_outcome(kube: Kube, kind: Kind, obj: dict, outcome: Outcome) -> bool:
         log.info("%s %s/%s: %s (%s)", kind.kind, meta.get("namespace") or "-", meta["name"],
                  outcome.status.phase, outcome.status.message or "status updated")
         # Merge patch: None values delete stale fields; lists (conditions) are replaced whole.
-        kube.patch_status(API_VERSION, kind.kind, meta["name"], meta.get("namespace"), new)
+        try:
+            kube.patch_status(API_VERSION, kind.kind, meta["name"], meta.get("namespace"), new,
+                              resource_version=meta.get("resourceVersion"))
+        except Conflict as exc:
+            # Someone wrote the object since this pass read it: decide again from a fresh read.
+            raise Transient(f"{kind.kind} {meta['name']} changed since it was read: {exc}") from exc
     for event in outcome.events:
         kube.event(obj, event.type, event.reason, event.message)
     for other in outcome.object_events:

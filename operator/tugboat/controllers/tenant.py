@@ -84,8 +84,10 @@ def create_namespaces(kube: Kube, obj: dict, observed: tenant.Observed, now: dat
             continue
         uid = made["metadata"]["uid"]
         status = tenant.record_created(observed.status, ns, uid)
-        kube.patch_status(API_VERSION, TENANT.kind, name, None,
-                          {"createdNamespaces": [c.wire() for c in status.created_namespaces]})
+        written = kube.patch_status(API_VERSION, TENANT.kind, name, None,
+                                    {"createdNamespaces": [c.wire() for c in status.created_namespaces]})
+        # This pass's own write: its final status patch is preconditioned on the version it made.
+        obj["metadata"]["resourceVersion"] = written["metadata"]["resourceVersion"]
         observed = replace(observed, status=status, namespace_uids={**observed.namespace_uids, ns: uid})
         kube.event(obj, "Normal", Reason.NAMESPACE_CREATED, f"created namespace {ns} for this tenant")
     return observed

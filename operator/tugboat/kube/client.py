@@ -123,11 +123,16 @@ class Kube:
             raise _error(exc) from exc
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
-                     status: dict) -> dict:
-        """Merge-patch the status subresource; never touches spec or metadata."""
+                     status: dict, resource_version: str | None = None) -> dict:
+        """Merge-patch the status subresource; never touches spec or metadata. With
+        `resource_version`, only if the object is still that version (else Conflict): a status
+        decided from an older read never overwrites what another writer put there since."""
+        body: dict = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             res = self._resource(api_version, kind).subresources["status"]
-            return res.patch(body={"status": status}, name=name, namespace=namespace,
+            return res.patch(body=body, name=name, namespace=namespace,
                              content_type="application/merge-patch+json",
                              field_manager=FIELD_MANAGER).to_dict()
         except _CALL_ERRORS as exc:
