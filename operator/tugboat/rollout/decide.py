@@ -37,7 +37,14 @@ from .decision import Condition, ConditionType, Decision, RolloutVerdict, Target
 from .inputs import Observation, Served, Target, TargetKey
 from .intents import ANNOTATION, Intent, IntentVerb
 from .measure import measurement
-from .schedule import ACTIVE, MIN_REQUEUE_SECONDS, SETTLE_SECONDS, requeue_after, settling
+from .schedule import (
+    ACTIVE,
+    MIN_REQUEUE_SECONDS,
+    SETTLE_RECOUNT_SECONDS,
+    SETTLE_SECONDS,
+    requeue_after,
+    settling,
+)
 from .steps import enter, waiting_for
 
 DONE = (TargetState.PROMOTED, TargetState.ROLLED_BACK)
@@ -271,7 +278,8 @@ class _Pass:
                                                      "exposure": everything})
         out = self.unchanged()
         left = SETTLE_SECONDS - (self.now - self.status.breach.time).total_seconds()
-        return replace(out, status=self.status, requeue_after=max(MIN_REQUEUE_SECONDS, left))
+        return replace(out, status=self.status,
+                       requeue_after=max(MIN_REQUEUE_SECONDS, min(left, SETTLE_RECOUNT_SECONDS)))
 
     def unchanged(self) -> Decision:
         s = self.status

@@ -21,6 +21,7 @@ FINISHED = (None, RolloutPhase.PROMOTED, RolloutPhase.ROLLED_BACK)
 # Prometheus sees the canary's last answers a scrape (or two) after they were served: a rolled-back
 # release keeps counting its exposure this long after the breach, so none of them goes uncounted.
 SETTLE_SECONDS = 30.0
+SETTLE_RECOUNT_SECONDS = 5.0  # how often it recounts meanwhile
 
 
 def settling(status: RolloutStatus | None, now: datetime) -> bool:
