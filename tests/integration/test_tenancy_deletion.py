@@ -38,8 +38,8 @@ def test_retain_keeps_the_namespace_and_its_data(cluster, kube, operator):
     # What the Tenant owned is garbage-collected by the controller manager...
     wait_for(lambda: kube.get_or_none("v1", "ResourceQuota", "tugboat-tenant", "keep-team") is None,
              timeout=90, what="quota collected")
-    wait_for(lambda: kube.get_or_none("rbac.authorization.k8s.io/v1", "Role", "tugboat-tenant",
-                                      "keep-team") is None, timeout=90, what="role collected")
+    wait_for(lambda: kube.get_or_none("rbac.authorization.k8s.io/v1", "RoleBinding", "tugboat-tenant",
+                                      "keep-team") is None, timeout=90, what="role binding collected")
     # ...the tenant's namespace and data are not.
     ns = kube.get("v1", "Namespace", "keep-team")
     assert ns["status"]["phase"] == "Active" and not ns["metadata"].get("deletionTimestamp")
