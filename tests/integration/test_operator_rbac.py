@@ -24,11 +24,12 @@ RBAC_TEMPLATES = ("rbac.yaml", "namespace-guard.yaml", "tenant-clusterrole.yaml"
 EXAMPLES = repo_root() / "examples"
 
 # What the operator does (kube/ calls and kopf's watches, finalizers and peering), one check each.
+# `resource/name` is kubectl's syntax for a named object; subresources are flags.
 NEEDED = [
     ("watch", "tenants.tugboat.dev", None), ("patch", "tenants.tugboat.dev", None),
-    ("patch", "tenants.tugboat.dev/status", None),
+    ("patch", "tenants.tugboat.dev --subresource=status", None),
     ("list", "agentdeployments.tugboat.dev", "*"), ("patch", "trainingruns.tugboat.dev", "team-a"),
-    ("patch", "modelreleases.tugboat.dev/status", "ml-platform"),
+    ("patch", "modelreleases.tugboat.dev --subresource=status", "ml-platform"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
     ("watch", "clusterkopfpeerings.kopf.dev", None), ("patch", "clusterkopfpeerings.kopf.dev/tugboat", None),
     ("create", "events", "team-a"),
@@ -59,7 +60,7 @@ DENIED = [
     ("patch", "rolebindings.rbac.authorization.k8s.io/admin-binding", "team-a"),
     ("patch", "clusterkopfpeerings.kopf.dev/someone-else", None),
     ("update", "tenants.tugboat.dev", None), ("delete", "jobs.batch", "ml-platform"),
-    ("create", "pods", "team-a"), ("create", "serviceaccounts/token", "team-a"),
+    ("create", "pods", "team-a"), ("create", "serviceaccounts --subresource=token", "team-a"),
 ]
 
 
@@ -91,7 +92,7 @@ def as_operator(cluster, *args: str, input: str | None = None) -> subprocess.Com
 
 def can_i(cluster, verb: str, resource: str, namespace: str | None) -> str:
     scope = ("--all-namespaces",) if namespace == "*" else ("-n", namespace) if namespace else ()
-    return as_operator(cluster, "auth", "can-i", verb, resource, *scope).stdout.strip()
+    return as_operator(cluster, "auth", "can-i", verb, *resource.split(), *scope).stdout.strip()
 
 
 @pytest.mark.parametrize(("verb", "resource", "namespace"), NEEDED)
@@ -200,15 +201,21 @@ def examples(cluster, sa_operator):
 
 
 def test_the_operator_reconciles_every_example_with_its_own_token(kube, sa_operator, examples):
+    def waited(predicate, what: str, timeout: float = 90):
+        try:
+            return wait_for(predicate, timeout=timeout, what=what)
+        except AssertionError as exc:  # what the operator was refused says why
+            raise AssertionError(f"{exc}\noperator log:\n{sa_operator.output()[-6000:]}") from None
+
     for kind, name, ns in examples:
-        wait_for(condition_is(kube, kind, name, ns, "Valid", "True"), timeout=90, what=f"{kind} {name}")
+        waited(condition_is(kube, kind, name, ns, "Valid", "True"), f"{kind} {name} Valid")
     # The Tenant path in full: namespace labels, quota, limits, network policy, the RoleBinding.
     for tenant in ("team-a", "team-b"):
-        wait_for(condition_is(kube, "Tenant", tenant, None, "Ready", "True"), what=f"Tenant {tenant} Ready")
+        waited(condition_is(kube, "Tenant", tenant, None, "Ready", "True"), f"Tenant {tenant} Ready")
         rb = kube.get("rbac.authorization.k8s.io/v1", "RoleBinding", "tugboat-tenant", tenant)
         assert rb["roleRef"]["kind"] == "ClusterRole" and rb["roleRef"]["name"] == "tugboat-tenant"
     # The TrainingRun path: its RayJob was created with the operator's rights.
-    wait_for(lambda: kube.list("ray.io/v1", "RayJob", "ml-platform",
-                               label_selector="tugboat.dev/trainingrun=moe-arith"), what="RayJob")
+    waited(lambda: kube.list("ray.io/v1", "RayJob", "ml-platform",
+                             label_selector="tugboat.dev/trainingrun=moe-arith"), "RayJob")
     log = sa_operator.output()
-    assert "forbidden" not in log.lower() and " 403" not in log, log[-4000:]
+    assert "forbidden" not in log.lower() and " 403" not in log, log[-6000:]
