@@ -121,6 +121,6 @@ def test_sign_job_without_its_key_secret_fails_at_once_with_the_pod_failure_poli
     cond = wait_for(job_finished(kube, name), timeout=90, what="sign Job finished")
     assert cond["type"] == "Failed" and cond["reason"] == KEY_MISSING_JOB_REASON, cond
     assert f"exit code {KEY_MISSING_EXIT}" in cond["message"], cond
-    terminated = only_pod(kube, name)["status"]["containerStatuses"][0]["state"]["terminated"]
+    said = only_pod(kube, name)["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
     # (The data plane mounts the Secret's directory under its own state directory.)
-    assert terminated["message"].startswith("signing key ") and "private.pem not found" in terminated["message"]
+    assert said.startswith("signing key ") and "private.pem not found" in said, said

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tugboat.api.model_release import ModelReleaseStatus
+from tugboat.builders.model_release import job_name
 from tugboat.conditions import find
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Meta
@@ -136,6 +137,44 @@ def test_export_failure_is_final(now):
     out = mr.decide(observed(jobs={"export": failed}), now)
     assert cond(out, "Exported") == ("False", "ExportFailed")
     assert out.status.phase == "Failed" and "ParityExceeded" in out.status.message
+
+
+def test_a_failure_is_final_for_its_generation_and_a_new_spec_is_judged_afresh(now):
+    failed = mr.JobView(succeeded=False, failed=True, message="ParityExceeded")
+    out = mr.decide(observed(jobs={"export": failed}), now)
+    assert mr.decide(observed(status=out.status, jobs={"export": failed}), now).status.phase == "Failed"
+    newer = Meta(**{**META.__dict__, "generation": META.generation + 1})
+    retry = mr.decide(observed(meta=newer, status=out.status, jobs={"export": failed}), now)
+    assert retry.status.phase == "Pending" and cond(retry, "Progressing") == ("True", "Retrying")
+    assert "generation 3: retrying from Exported (failed at generation 2)" in retry.status.message
+    owner = {"metadata": {"name": META.name, "uid": META.uid}}
+    assert [(kind, name) for _, kind, name, _ in retry.deletions] == [("Job", job_name(owner, "export"))]
+    assert find(retry.status.conditions, "Exported") is None
+    assert find(retry.status.conditions, "Degraded") is None
+    again = mr.decide(observed(meta=newer, status=retry.status, jobs={}), now)
+    assert again.status.phase == "Exporting" and [c["kind"] for c in again.children] == ["Job"]
+
+
+def test_a_verification_failure_is_re_judged_for_a_new_generation_keeping_earlier_stages(now):
+    jobs = {"export": DONE, "sign": DONE}
+    bad = mr.VerifyView(False, "BadSignature", "BadSignature: manifest")
+    out = mr.decide(observed(jobs=jobs, verification=bad,
+                             status=mr.decide(observed(jobs=jobs), now).status), now)
+    assert out.status.phase == "Failed"
+    newer = Meta(**{**META.__dict__, "generation": META.generation + 1})
+    retry = mr.decide(observed(meta=newer, status=out.status, jobs=jobs), now)
+    assert retry.deletions == () and cond(retry, "Exported") == ("True", "Exported")
+    verified = mr.decide(observed(meta=newer, status=retry.status, jobs=jobs, verification=OK), now)
+    assert cond(verified, "Verified") == ("True", "Verified")
+
+
+def test_an_unusable_trusted_key_waits_and_never_fails_the_release(now):
+    jobs = {"export": DONE, "sign": DONE}
+    out = mr.decide(observed(jobs=jobs, trust_problem="public.pem is empty"), now)
+    assert out.status.phase == "Verifying" and cond(out, "Verified") == ("False", "InvalidTrustedKey")
+    assert "public.pem is empty" in out.status.message
+    fixed = mr.decide(observed(status=out.status, jobs=jobs, verification=OK), now)
+    assert cond(fixed, "Verified") == ("True", "Verified")
 
 
 def test_restart_resumes_without_redoing(now):

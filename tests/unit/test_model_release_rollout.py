@@ -60,6 +60,26 @@ def test_no_targets_stays_ready_and_names_what_was_refused(now):
     assert [e.reason for e in out.events] == ["ReleaseReady"]  # what the release's Ready event always was
 
 
+def test_a_selector_matching_nothing_is_invalid_naming_it_and_stays_ready(now):
+    raw = observed(now).spec | {"rollout": STEPS.wire() | {"selector": {
+        "matchLabels": {"tier": "gold"}, "matchExpressions": [{"key": "beta", "operator": "DoesNotExist"}]}}}
+    seen = observed(now, targets=(), refused=("team-a/agent does not match spec.rollout.selector",))
+    out = mr.decide(mr.Observed(**{**seen.__dict__, "spec": raw}), now)
+    valid = find(out.status.conditions, "Valid")
+    assert (valid.status, valid.reason) == ("False", "SelectorMatchesNothing")
+    assert "tier=gold,!beta" in valid.message and "team-a/agent does not match" in valid.message
+    assert out.status.phase == "Ready" and cond(out, "Ready") == ("True", "ReleaseReady")
+    # Once a deployment matches, the same release is valid again and rolls out.
+    again = mr.decide(mr.Observed(**{**observed(now, targets=(target("agent", "team-a"),)).__dict__,
+                                     "spec": raw, "status": out.status}), now)
+    assert cond(again, "Valid") == ("True", "SpecValid") and again.status.phase == "Progressing"
+
+
+def test_no_selector_and_no_targets_is_still_valid(now):
+    out = mr.decide(observed(now, targets=(), refused=()), now)
+    assert cond(out, "Valid") == ("True", "SpecValid")
+
+
 def test_first_pass_starts_wave_zero_with_events_on_each_target(now):
     a, b = target("agent", "team-a", wave=0), target("agent", "team-b", wave=1)
     out = mr.decide(observed(now, targets=(a, b)), now)

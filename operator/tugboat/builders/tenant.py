@@ -113,8 +113,9 @@ def build_namespace(namespace: str, spec: TenantSpec, ctx: TenantContext) -> dic
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 
-def build_released_namespace(namespace: str) -> dict:
-    """Applying a bare Namespace drops the labels our field manager set; the namespace stays."""
+def build_bare_namespace(namespace: str) -> dict:
+    """A Namespace with nothing of ours: created, it holds no field of ours that a later apply could
+    not take back; applied, it drops the labels our field manager set (the namespace stays)."""
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
 
 

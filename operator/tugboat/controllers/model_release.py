@@ -22,6 +22,7 @@ from ..conditions import find, is_true
 from ..kube.client import Kube
 from ..reconcile import model_release as mr
 from ..reconcile.outcome import Meta, Outcome, parse_spec
+from ..reconcile.trust_key import key_problem
 from ..tracking import Registry, TrackingUnavailable
 from . import rollout_gather
 from .engine import current_status
@@ -134,7 +135,9 @@ def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> 
     public = trusted_public_key(kube, s)
     config = _config(s)
     verification = None
-    if is_true(status.conditions, "Signed") and not is_true(status.conditions, "Verified") and public:
+    problem = key_problem(public)
+    if is_true(status.conditions, "Signed") and not is_true(status.conditions, "Verified") and public \
+            and problem is None:
         verification = _verify(mr.artifact_dir(config, meta), public)
     registry = None
     if is_true(status.conditions, "Verified") and not is_true(status.conditions, "Registered"):
@@ -143,7 +146,7 @@ def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> 
         meta=meta, spec=spec, status=status, sigstore_available=s.sigstore_available,
         source=_source(kube, meta.namespace, (spec.get("source") or {}).get("trainingRun")),
         jobs=_jobs(kube, meta),
-        verification=verification, trusted_key=public is not None,
+        verification=verification, trusted_key=public is not None, trust_problem=problem,
         registry_version=registry, config=config,
         rollout=_rollout(kube, obj, status, s, now or datetime.now(UTC)))
 

@@ -85,6 +85,14 @@ class Kube:
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
 
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (its CRD is installed), by discovery."""
+        try:
+            self._resource(api_version, kind)
+        except NotFound:
+            return False
+        return True
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
         try:
             return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
@@ -118,12 +126,26 @@ class Kube:
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
 
+    def create(self, manifest: dict) -> dict:
+        """Create, never update: Conflict when the object exists (the answer tells who made it)."""
+        meta = manifest["metadata"]
+        try:
+            return self._resource(manifest["apiVersion"], manifest["kind"]).create(
+                body=manifest, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
-                     status: dict) -> dict:
-        """Merge-patch the status subresource; never touches spec or metadata."""
+                     status: dict, resource_version: str | None = None) -> dict:
+        """Merge-patch the status subresource; never touches spec or metadata. With
+        `resource_version`, only if the object is still that version (else Conflict): a status
+        decided from an older read never overwrites what another writer put there since."""
+        body: dict = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             res = self._resource(api_version, kind).subresources["status"]
-            return res.patch(body={"status": status}, name=name, namespace=namespace,
+            return res.patch(body=body, name=name, namespace=namespace,
                              content_type="application/merge-patch+json",
                              field_manager=FIELD_MANAGER).to_dict()
         except _CALL_ERRORS as exc:
@@ -139,11 +161,13 @@ class Kube:
             raise _error(exc) from exc
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> None:
+               propagation: str = "Background", uid: str | None = None) -> None:
+        """Gone already is fine. `uid`: delete only that object (Conflict if the name is another's)."""
+        body: dict = {"propagationPolicy": propagation}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._resource(api_version, kind).delete(
-                name=name, namespace=namespace,
-                body={"propagationPolicy": propagation})
+            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except _CALL_ERRORS as exc:
             err = _error(exc)
             if not isinstance(err, NotFound):
