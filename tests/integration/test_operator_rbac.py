@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from tests.integration.helpers import condition_is, wait_for
+from tugboat.builders.agent_deployment import GATEWAY_API
+from tugboat.dev.gateway.controller import gateway_manifest
 from tugboat.dev.tools import repo_root, tool
 
 NS = "tugboat-system"
@@ -22,6 +24,7 @@ SA = f"system:serviceaccount:{NS}:tugboat-operator"
 MARK = "tugboat.dev/created-by-operator"
 RBAC_TEMPLATES = ("rbac.yaml", "namespace-guard.yaml", "tenant-clusterrole.yaml")
 EXAMPLES = repo_root() / "examples"
+GATEWAY_NS, GATEWAY = "tugboat-gateway", "tugboat"
 
 # What the operator does (kube/ calls and kopf's watches, finalizers and peering), one check each.
 # `resource/name` is kubectl's syntax for a named object; subresources are flags.
@@ -188,12 +191,18 @@ def sa_operator(cluster, chart_rbac, start_operator, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def examples(cluster, sa_operator):
+def examples(cluster, kube, sa_operator):
     docs = [d for f in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
             if d["apiVersion"].startswith("tugboat.dev")]
     objects = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
+    # The examples' AgentDeployments route through this Gateway (it is valid only once it exists).
+    cluster.kubectl("create", "namespace", GATEWAY_NS, check=False)
+    ours = kube.get_or_none(GATEWAY_API, "Gateway", GATEWAY, GATEWAY_NS) is None
+    kube.apply(gateway_manifest(GATEWAY_NS, GATEWAY))
     cluster.kubectl("apply", "-f", str(EXAMPLES))
     yield objects
+    if ours:
+        kube.delete(GATEWAY_API, "Gateway", GATEWAY, GATEWAY_NS)
     # While the operator runs: a TrainingRun's finalizer waits for it to stop the RayJob.
     for kind, name, ns in reversed(objects):
         cluster.kubectl("delete", kind.lower(), name, *(("-n", ns) if ns else ()), "--timeout=60s",
