@@ -113,23 +113,25 @@ def crds(
 
 @app.command("chart-policies")
 def chart_policies(
-    write: bool = typer.Option(False, help="Write charts/tugboat/templates/policies.yaml"),
-    check: bool = typer.Option(False, help="Exit 1 if the chart's copy differs from policies/"),
+    write: bool = typer.Option(False, help="Write the chart's generated templates"),
+    check: bool = typer.Option(False, help="Exit 1 if a generated template differs from its source"),
 ) -> None:
-    """The Helm chart's template of the admission policies, generated from policies/."""
-    from .chart import TEMPLATE, policies_template
+    """The Helm chart's generated templates: admission policies (from policies/) and the
+    tenants' ClusterRole (from the tenant builder)."""
+    from .chart import chart_templates
     from .dev.tools import repo_root
 
-    text = policies_template(repo_root() / "policies")
-    target = repo_root() / "charts" / "tugboat" / TEMPLATE
-    if check and (not target.exists() or target.read_text() != text):
-        typer.echo(f"{target} is out of date with policies/; run `make crds`", err=True)
-        raise typer.Exit(1)
-    if write:
-        target.write_text(text)
-        typer.echo(f"wrote {target}")
-    if not (check or write):
-        typer.echo(text, nl=False)
+    chart = repo_root() / "charts" / "tugboat"
+    for rel, text in chart_templates(repo_root()).items():
+        target = chart / rel
+        if check and (not target.exists() or target.read_text() != text):
+            typer.echo(f"{target} is out of date; run `make crds`", err=True)
+            raise typer.Exit(1)
+        if write:
+            target.write_text(text)
+            typer.echo(f"wrote {target}")
+        if not (check or write):
+            typer.echo(text, nl=False)
 
 
 @app.command()
