@@ -135,3 +135,12 @@ def test_label_value_keeps_long_names_unique_and_short():
     assert label_value("short") == "short"
     assert len(label_value(long_a)) <= 63
     assert label_value(long_a) != label_value(long_b)
+
+
+def test_created_namespaces_carry_the_mark_the_charts_namespace_guard_checks():
+    from tugboat.builders.tenant import CREATED_MARK, build_created_namespace
+    from tugboat.dev.tools import repo_root
+
+    guard = (repo_root() / "charts" / "tugboat" / "templates" / "namespace-guard.yaml").read_text()
+    assert f'$mark := "{CREATED_MARK}"' in guard
+    assert build_created_namespace("t")["metadata"]["annotations"] == {CREATED_MARK: "true"}

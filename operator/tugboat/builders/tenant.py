@@ -113,6 +113,17 @@ def build_namespace(namespace: str, spec: TenantSpec, ctx: TenantContext) -> dic
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 
+# Set when the operator creates a namespace, never afterwards: the chart's namespace guard lets the
+# operator's ServiceAccount delete only namespaces carrying it, and refuses it being added later.
+CREATED_MARK = "tugboat.dev/created-by-operator"
+
+
+def build_created_namespace(namespace: str) -> dict:
+    """What the operator creates for a Tenant: a bare Namespace with the creation mark."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "annotations": {CREATED_MARK: "true"}}}
+
+
 def build_bare_namespace(namespace: str) -> dict:
     """A Namespace with nothing of ours: created, it holds no field of ours that a later apply could
     not take back; applied, it drops the labels our field manager set (the namespace stays)."""
