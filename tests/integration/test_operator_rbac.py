@@ -117,13 +117,15 @@ def binding(name: str, namespace: str, cluster_role: str) -> str:
 
 
 def test_it_cannot_bind_cluster_admin_but_binds_the_tenant_role(cluster, chart_rbac):
-    out = as_operator(cluster, "create", "-f", "-", input=binding("mallory", "team-b", "cluster-admin"))
+    probe = "rbac-bind-probe"  # its own namespace: a Tenant of another module may hold team-b's binding
+    cluster.kubectl("create", "namespace", probe, check=False)
+    out = as_operator(cluster, "create", "-f", "-", input=binding("mallory", probe, "cluster-admin"))
     assert out.returncode != 0 and "forbidden" in out.stderr.lower(), out.stderr
     assert "attempting to grant RBAC permissions not currently held" in out.stderr, out.stderr
-    tenant_role = binding("tugboat-tenant", "team-b", "tugboat-tenant")
+    tenant_role = binding("tugboat-tenant", probe, "tugboat-tenant")
     ok = as_operator(cluster, "create", "-f", "-", input=tenant_role)
     assert ok.returncode == 0, ok.stderr
-    assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", "team-b").returncode == 0
+    assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", probe).returncode == 0
 
 
 def test_it_cannot_write_a_role_granting_secrets(cluster, chart_rbac):
