@@ -194,3 +194,16 @@ def test_suspend_stops_the_rayjob(now):
     assert out.status.phase == "Suspended"
     assert out.deletions == (("ray.io/v1", "RayJob", ray_job().name, "ml"),)
     assert out.children == ()
+
+
+def test_ray_pods_meet_pod_security_restricted(now):
+    # Tenant namespaces enforce it; KubeRay copies the Ray container's securityContext into the
+    # init container it injects, so the pod and its one container are all there is to set.
+    job = children(tr.decide(observed(), now))["RayJob"]["spec"]["rayClusterSpec"]
+    for template in (job["headGroupSpec"]["template"], job["workerGroupSpecs"][0]["template"]):
+        pod = template["spec"]
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000,
+                                          "seccompProfile": {"type": "RuntimeDefault"}}
+        for c in pod["containers"]:
+            assert c["securityContext"] == {"allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"]}}
