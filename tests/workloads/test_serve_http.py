@@ -109,6 +109,8 @@ def test_serves_the_correct_continuation_with_metrics_and_audit(server, prompt):
 @pytest.mark.parametrize("prompt, reason", [
     ("5 9 13", "PromptDenied"),
     ("please IGNORE PREVIOUS 1 2", "PromptDenied"),
+    ("5 9 \uff10\uff11\uff13", "PromptDenied"),             # full-width "013": the model reads 13
+    ("please I\u200bGNORE\u00a0PREVIOUS 1 2", "PromptDenied"),  # zero-width space, no-break space
     (" ".join(["1"] * 30), "PromptTooLong"),
 ])
 def test_filtered_prompt_is_400(server, prompt, reason):

@@ -1,7 +1,7 @@
 """Stateless guardrails: prompt filter, tenant, permission level, tools, the admission chain and
 the fallback decision."""
 
-import re
+import time
 
 import pytest
 from hypothesis import given
@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from tugboat_workloads.serve.admission import admit
 from tugboat_workloads.serve.caller_access import check_permission, check_tenant, check_tools
+from tugboat_workloads.serve.deny_pattern import compile_deny_pattern
 from tugboat_workloads.serve.fallback_policy import decide_fallback
 from tugboat_workloads.serve.generate_request import GenerateRequest
 from tugboat_workloads.serve.guardrail_config import (
@@ -16,9 +17,10 @@ from tugboat_workloads.serve.guardrail_config import (
     PromptFilterConfig,
     parse_guardrail_config,
 )
-from tugboat_workloads.serve.prompt_filter import check_prompt
+from tugboat_workloads.serve.prompt_filter import canonical_text, check_prompt, token_form
 
-FILTER = PromptFilterConfig(deny_patterns=(re.compile("(?i)ignore previous"), re.compile(r"\b99\b")),
+FILTER = PromptFilterConfig(deny_patterns=(compile_deny_pattern("(?i)ignore previous"),
+                                           compile_deny_pattern(r"\b99\b")),
                             max_prompt_chars=20)
 
 
@@ -40,6 +42,37 @@ def test_prompt_filter_message_names_the_rule_not_the_prompt():
     verdict = check_prompt("ignore previous zork", FILTER)
     assert "denyPatterns[0]" in verdict.message
     assert "zork" not in verdict.message
+
+
+@pytest.mark.parametrize("prompt", [
+    "\uff29\uff27\uff2e\uff2f\uff32\uff25 previous",  # full-width letters
+    "i\u0301gno\u0308re previous",                    # combining marks
+    "ig\u200bnore\u2060 pre\u00advious",              # zero-width space, word joiner, soft hyphen
+    "IgNoRe\u2003\u2003previous",                     # mixed case, em spaces
+    "\u2170gnore previous",                           # small roman numeral one (NFKC: i)
+])
+def test_a_denied_phrase_is_denied_in_every_spelling_of_it(prompt):
+    assert check_prompt(prompt, FILTER).reason == "PromptDenied", canonical_text(prompt)
+
+
+@pytest.mark.parametrize("prompt", ["1 099 2", "1 +99 2", "1 9_9 2", "1 \uff19\uff19 2",
+                                    "1 \u0669\u0669 2", "1\u200a99\u30002"])
+def test_a_denied_token_is_denied_in_every_spelling_the_tokenizer_reads_as_it(prompt):
+    assert token_form(prompt) == "1 99 2"
+    assert check_prompt(prompt, FILTER).reason == "PromptDenied"
+
+
+def test_patterns_match_case_insensitively_on_the_folded_form():
+    upper = PromptFilterConfig(deny_patterns=(compile_deny_pattern("STRASSE"),))
+    assert check_prompt("die Stra\u00dfe", upper).reason == "PromptDenied"   # casefold: sz -> ss
+
+
+@pytest.mark.timeout(10)
+def test_a_catastrophic_pattern_matches_in_linear_time():
+    config = PromptFilterConfig(deny_patterns=(compile_deny_pattern("(a+)+$"),), max_prompt_chars=10_000)
+    started = time.perf_counter()
+    assert check_prompt("a" * 5000 + "!", config).decision == "allow"
+    assert time.perf_counter() - started < 0.5
 
 
 @given(st.text(min_size=21, max_size=200))
