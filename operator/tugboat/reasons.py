@@ -50,6 +50,7 @@ class Reason(StrEnum):
     RELEASE_READY = "ReleaseReady"
     # Tenant / AgentDeployment
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
+    INVALID_DENY_PATTERN = "InvalidDenyPattern"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"
     GRAPH_NOT_PUBLISHED = "GraphNotPublished"

@@ -80,6 +80,8 @@ def test_a_tampered_fallback_refuses_the_whole_server(signed_artifacts, tmp_path
     ({"tokenBudget": {"tokensPerWindow": 0}}, (), "guardrails config field tokenBudget.tokensPerWindow"),
     ({"fallback": {"mode": "SimpleModel"}}, (), "fallback.mode: SimpleModel needs --fallback-artifact"),
     ({"successDetector": {"kind": "JsonSchema", "schema": {"type": 5}}}, (), "successDetector.schema"),
+    ({"promptFilter": {"denyPatterns": ["ok", "(?<=x)y"]}}, (),
+     "promptFilter.denyPatterns[1]: '(?<=x)y' is not a valid RE2 pattern: invalid perl operator: (?<"),
     (GUARDRAILS, ("--inference-workers", "none"),
      "--inference-workers (or TUGBOAT_INFERENCE_WORKERS) must be an integer"),
 ])
