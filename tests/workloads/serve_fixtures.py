@@ -10,6 +10,7 @@ built once per process however many modules import them.
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import os
 import signal
@@ -217,6 +218,19 @@ def http_post_json(url: str, body: dict, headers: dict[str, str] | None = None
                                      headers={"Content-Type": "application/json", **(headers or {})})
     status, reply_headers, raw = _http(request)
     return status, reply_headers, json.loads(raw)
+
+
+def http_post_raw(url: str, path: str, body: bytes, headers: dict[str, str]
+                  ) -> tuple[int, dict[str, str], bytes]:
+    """POST exactly these bytes and headers (urllib would add a Content-Type of its own)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        conn.close()
 
 
 def _http(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:

@@ -2,11 +2,18 @@
 guardrail shown with its status code, metric increment and audit line."""
 
 import hashlib
+import json
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.workloads.serve_fixtures import ServeProcess, http_get, http_post_json, signed_artifacts  # noqa: F401
+from tests.workloads.serve_fixtures import (  # noqa: F401
+    ServeProcess,
+    http_get,
+    http_post_json,
+    http_post_raw,
+    signed_artifacts,
+)
 from tugboat_workloads.task import encode_prompt, expected_continuation
 from tugboat_workloads.verify import verify_artifact
 
@@ -170,6 +177,39 @@ def test_malformed_requests_are_400_naming_the_field(server, body, field):
     status, _, reply = post(server, body, f"bad-{field}")
     assert status == 400 and reply["error"]["reason"] == "InvalidRequest"
     assert reply["error"]["message"].startswith(field)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("case, body, headers, status, reason", [
+    ("bad-utf8", b'{"prompt": "1 \xff\xfe 2"}', JSON, 400, "InvalidRequest"),
+    ("bad-json", b'{"prompt": "1 2",', JSON, 400, "InvalidRequest"),
+    ("deep-nesting", b"[" * 200_000, JSON, 400, "InvalidRequest"),
+    ("deep-tool-args", b'{"prompt": "1 2", "tools": [{"name": "calculator", "args": '
+     + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001 + b"]}", JSON, 400, "InvalidRequest"),
+    ("huge-integer", b'{"prompt": "1 2", "maxTokens": ' + b"9" * 5000 + b"}", JSON, 400, "InvalidRequest"),
+    ("lone-surrogate", b'{"prompt": "1 2 \\udc80"}', JSON, 400, "InvalidRequest"),
+    ("oversized", b'{"prompt": "' + b"1 " * 600_000 + b'"}', JSON, 413, "BodyTooLarge"),
+    ("text-plain", b'{"prompt": "1 2"}', {"Content-Type": "text/plain"}, 415, "UnsupportedMediaType"),
+    ("no-content-type", b'{"prompt": "1 2"}', {}, 415, "UnsupportedMediaType"),
+])
+def test_malformed_bytes_are_a_4xx_with_exactly_one_audit_line(server, case, body, headers, status,
+                                                               reason):
+    before = Metrics(server)
+    code, reply_headers, raw = http_post_raw(server.url, "/v1/generate", body,
+                                             {**HEADERS, **headers, "X-Request-Id": f"raw-{case}"})
+    after = Metrics(server)
+    assert code == status, raw[:500]
+    reply = json.loads(raw)
+    assert (reply["error"]["guardrail"], reply["error"]["reason"]) == ("request", reason)
+    assert reply_headers["X-Request-Id"] == reply["requestId"] == f"raw-{case}"
+    assert delta(before, after, "tugboat_requests_total", code=str(status)) == 1
+    assert after.get("tugboat_requests_total", code="500") == 0
+    line = audit_for(server, f"raw-{case}")
+    assert (line["decision"], line["guardrail"], line["reason"], line["status"], line["promptSha256"]) == (
+        "deny", "request", reason, status, None)
+    assert http_get(server.url + "/healthz")[0] == 200
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,8 @@ class _Outcome:
     retry_after: int | None = None
 
 
-async def handle_generate(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> Reply:
+async def handle_generate(rt: Runtime, body: bytes | None, headers: Mapping[str, str]) -> Reply:
+    """`body` None: larger than the server reads (a 413)."""
     started = time.perf_counter()
     request_id = request_id_from(headers)
     request: GenerateRequest | None = None
@@ -64,7 +65,7 @@ async def handle_generate(rt: Runtime, body: bytes, headers: Mapping[str, str]) 
                                              max_tokens_limit=rt.primary.generator.seq_len)
             outcome = await _decide(rt, request)
     except RequestError as err:
-        outcome = _denied(Verdict("request", "deny", 400, "InvalidRequest", str(err)))
+        outcome = _denied(Verdict("request", "deny", err.status, err.reason, str(err)))
     except InjectedFault as err:
         outcome = _error(500, "InjectedFault", str(err))
     except Exception:  # a bug or an ONNX Runtime failure must still answer and be counted
