@@ -147,6 +147,8 @@ def test_serves_the_verified_release_with_owned_hardened_objects(cl, k, tenant):
     podspec = k.get("apps/v1", "Deployment", serving_name("arith"), NS)["spec"]["template"]["spec"]
     assert podspec["automountServiceAccountToken"] is False
     assert podspec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    audit_key = next(v["secret"] for v in podspec["volumes"] if v["name"] == "audit-key")
+    assert (audit_key["secretName"], audit_key["optional"]) == (SETTINGS.audit_key_secret, True)
     status = status_of(k, "arith")
     assert (status["release"], status["releaseDigest"]) == ("moe-arith-v1", DIGEST)
     assert status["endpoint"] == f"http://{serving_name('arith')}.{NS}.svc.cluster.local"
@@ -162,6 +164,16 @@ def test_a_second_pass_writes_nothing(cl, k, tenant):
     after = {kind + name: k.get(v, kind, name, NS)["metadata"]["resourceVersion"]
              for v, kind, name in children("arith") if kind != "Deployment"}
     assert after == before
+
+
+def test_a_deny_pattern_re2_cannot_compile_is_invalid_and_serves_nothing(cl, k, tenant):
+    apply(cl, agent("lookahead", guardrails={"promptFilter": {"denyPatterns": ["ok", "(?=secret)"]}}))
+    pass_once(k, "lookahead")
+    valid = next(c for c in status_of(k, "lookahead")["conditions"] if c["type"] == "Valid")
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidDenyPattern")
+    assert "spec.guardrails.promptFilter.denyPatterns[1]" in valid["message"]
+    assert k.get_or_none("apps/v1", "Deployment", serving_name("lookahead"), NS) is None
+    assert k.get_or_none("v1", "ConfigMap", guardrails_name("lookahead"), NS) is None
 
 
 def test_exceeding_the_cpu_quota_is_reported_as_degraded(cl, k, tenant):

@@ -2,6 +2,7 @@
 guardrail shown with its status code, metric increment and audit line."""
 
 import hashlib
+import hmac
 import json
 
 import pytest
@@ -29,16 +30,23 @@ GUARDRAILS = {
 }
 DECISIONS = "tugboat_guardrail_decisions_total"
 HEADERS = {"X-Tenant": "acme", "X-Cost-Center": "cc-42", "X-Permission-Level": "Standard"}
+AUDIT_KEY = b"acme-audit-key-" + b"0123456789abcdef" * 3   # as the tenant's Secret holds it
 
 
 def start(tmp_path_factory, name, artifact, public_key, guardrails, **kwargs):
     return ServeProcess(tmp_path_factory.mktemp(name), artifact, public_key, guardrails, **kwargs)
 
 
+def keyed(prompt: str) -> str:
+    return hmac.new(AUDIT_KEY, prompt.encode(), hashlib.sha256).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def server(signed_artifacts, tmp_path_factory):  # noqa: F811
+    key_file = tmp_path_factory.mktemp("audit-key") / "key"
+    key_file.write_bytes(AUDIT_KEY + b"\n")
     proc = start(tmp_path_factory, "main", signed_artifacts.trained, signed_artifacts.public_key,
-                 GUARDRAILS).wait_ready()
+                 GUARDRAILS, extra_args=("--audit-key-file", str(key_file))).wait_ready()
     yield proc
     assert proc.stop() == 0, proc.stderr()
 
@@ -108,7 +116,7 @@ def test_serves_the_correct_continuation_with_metrics_and_audit(server, prompt):
     assert delta(before, after, DECISIONS, guardrail="fallback", decision="allow") == 1
     assert delta(before, after, DECISIONS, guardrail="token_budget", decision="allow") == 1
     line = audit_for(server, reply["requestId"])
-    assert line["promptSha256"] == hashlib.sha256(prompt.encode()).hexdigest()
+    assert line["promptHmacSha256"] == keyed(prompt) != hashlib.sha256(prompt.encode()).hexdigest()
     assert (line["decision"], line["status"], line["tokens"], line["model"]) == ("allow", 200, 4, "primary")
     assert (line["tenant"], line["costCenter"]) == ("acme", "cc-42")
 
@@ -120,6 +128,16 @@ def test_serves_the_correct_continuation_with_metrics_and_audit(server, prompt):
     ("please I\u200bGNORE\u00a0PREVIOUS 1 2", "PromptDenied"),  # zero-width space, no-break space
     (" ".join(["1"] * 30), "PromptTooLong"),
 ])
+def test_audit_digests_use_the_tenant_key_and_name_it(server):
+    status, _, reply = post(server, {"prompt": "2 4 6"}, "keyed-digest")
+    assert status == 200, reply
+    line = audit_for(server, "keyed-digest")
+    assert line["promptHmacSha256"] == keyed("2 4 6")
+    assert line["auditKeyId"] == hmac.new(AUDIT_KEY, b"tugboat audit key id", hashlib.sha256).hexdigest()[:16]
+    assert Metrics(server).get("tugboat_audit_key_ephemeral") == 0
+    assert "no audit key file" not in server.stderr()
+
+
 def test_filtered_prompt_is_400(server, prompt, reason):
     before = Metrics(server)
     status, _, reply = post(server, {"prompt": prompt}, f"filtered-{reason}-{len(prompt)}")
@@ -132,7 +150,7 @@ def test_filtered_prompt_is_400(server, prompt, reason):
     line = audit_for(server, reply["requestId"])
     assert (line["decision"], line["guardrail"], line["reason"], line["status"], line["tokens"]) == (
         "deny", "prompt_filter", reason, 400, 0)
-    assert line["promptSha256"] == hashlib.sha256(prompt.encode()).hexdigest()
+    assert line["promptHmacSha256"] == keyed(prompt) != hashlib.sha256(prompt.encode()).hexdigest()
     assert prompt not in server.audit_path.read_text()
 
 
@@ -207,8 +225,9 @@ def test_malformed_bytes_are_a_4xx_with_exactly_one_audit_line(server, case, bod
     assert delta(before, after, "tugboat_requests_total", code=str(status)) == 1
     assert after.get("tugboat_requests_total", code="500") == 0
     line = audit_for(server, f"raw-{case}")
-    assert (line["decision"], line["guardrail"], line["reason"], line["status"], line["promptSha256"]) == (
-        "deny", "request", reason, status, None)
+    assert (line["decision"], line["guardrail"], line["reason"], line["status"]) == (
+        "deny", "request", reason, status)
+    assert line["promptHmacSha256"] is None
     assert http_get(server.url + "/healthz")[0] == 200
 
 
@@ -272,6 +291,14 @@ def refusing_server(signed_artifacts, tmp_path_factory):  # noqa: F811
                  GUARDRAILS, via_env=True).wait_ready()
     yield proc
     proc.stop()
+
+
+def test_without_a_key_file_digests_use_a_per_process_key_and_say_so(refusing_server):
+    status, _, _ = post(refusing_server, {"prompt": "5 9"}, "ephemeral-digest")
+    line = audit_for(refusing_server, "ephemeral-digest")
+    assert line["promptHmacSha256"] not in (keyed("5 9"), hashlib.sha256(b"5 9").hexdigest())
+    assert Metrics(refusing_server).get("tugboat_audit_key_ephemeral") == 1
+    assert f"random per-process key (id {line['auditKeyId']})" in refusing_server.stderr()
 
 
 def test_low_confidence_is_refused_in_refuse_mode(refusing_server):

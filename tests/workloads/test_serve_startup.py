@@ -94,6 +94,16 @@ def test_bad_configuration_exits_2_naming_the_field(signed_artifacts, tmp_path, 
     assert message in log
 
 
+def test_a_short_audit_key_exits_2(signed_artifacts, tmp_path):  # noqa: F811
+    key = tmp_path / "key"
+    key.write_text("hunter2\n")
+    proc = ServeProcess(tmp_path / "run", signed_artifacts.trained, signed_artifacts.public_key,
+                        GUARDRAILS, extra_args=("--audit-key-file", str(key)))
+    code, log = exit_code_and_log(proc)
+    assert code == 2, log
+    assert f"audit key {key} has 7 bytes, at least 32 are needed" in log
+
+
 def test_no_guardrails_serves_what_guardrails_would_refuse(signed_artifacts, tmp_path):  # noqa: F811
     proc = ServeProcess(tmp_path / "run", signed_artifacts.trained, signed_artifacts.public_key,
                         GUARDRAILS, extra_args=("--no-guardrails",)).wait_ready()

@@ -36,6 +36,8 @@ class Settings:
     monitoring_namespace: str = "tugboat-system"
     # DNS suffix of Service endpoints reported in AgentDeployment status.
     cluster_domain: str = "cluster.local"
+    # Secret (in each tenant namespace) whose key `key` is the audit HMAC key serving pods mount.
+    audit_key_secret: str = "tugboat-audit-key"
     # --- canary analysis ---
     # Prometheus HTTP API (any URL; dev and tests use 127.0.0.1). None: no analysis can run.
     prometheus_url: str | None = None
