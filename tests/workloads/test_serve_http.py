@@ -121,13 +121,6 @@ def test_serves_the_correct_continuation_with_metrics_and_audit(server, prompt):
     assert (line["tenant"], line["costCenter"]) == ("acme", "cc-42")
 
 
-@pytest.mark.parametrize("prompt, reason", [
-    ("5 9 13", "PromptDenied"),
-    ("please IGNORE PREVIOUS 1 2", "PromptDenied"),
-    ("5 9 \uff10\uff11\uff13", "PromptDenied"),             # full-width "013": the model reads 13
-    ("please I\u200bGNORE\u00a0PREVIOUS 1 2", "PromptDenied"),  # zero-width space, no-break space
-    (" ".join(["1"] * 30), "PromptTooLong"),
-])
 def test_audit_digests_use_the_tenant_key_and_name_it(server):
     status, _, reply = post(server, {"prompt": "2 4 6"}, "keyed-digest")
     assert status == 200, reply
@@ -138,6 +131,13 @@ def test_audit_digests_use_the_tenant_key_and_name_it(server):
     assert "no audit key file" not in server.stderr()
 
 
+@pytest.mark.parametrize("prompt, reason", [
+    ("5 9 13", "PromptDenied"),
+    ("please IGNORE PREVIOUS 1 2", "PromptDenied"),
+    ("5 9 \uff10\uff11\uff13", "PromptDenied"),             # full-width "013": the model reads 13
+    ("please I\u200bGNORE\u00a0PREVIOUS 1 2", "PromptDenied"),  # zero-width space, no-break space
+    (" ".join(["1"] * 30), "PromptTooLong"),
+])
 def test_filtered_prompt_is_400(server, prompt, reason):
     before = Metrics(server)
     status, _, reply = post(server, {"prompt": prompt}, f"filtered-{reason}-{len(prompt)}")
