@@ -126,6 +126,7 @@ def guardrail_cpu_us(work: Path, count: int = 20_000) -> float:
     """In-process cost of the guardrail work per request (admission chain, budget, fallback
     decision, decision counters, audit line): immune to the loopback/scheduling noise above."""
     from tugboat_workloads.serve.admission import admit
+    from tugboat_workloads.serve.audit_key import ephemeral_key
     from tugboat_workloads.serve.audit_log import AuditLog, build_audit_record
     from tugboat_workloads.serve.fallback_policy import decide_fallback
     from tugboat_workloads.serve.generate_request import parse_generate_request
@@ -136,8 +137,10 @@ def guardrail_cpu_us(work: Path, count: int = 20_000) -> float:
     config = parse_guardrail_config(GUARDRAILS)
     budget, audit = TokenBudget(config.token_budget), AuditLog(str(work / "micro-audit.jsonl"))
     metrics = ServeMetrics(Identity("r1", "stable", "acme", "agent"))
-    requests = [parse_generate_request(json.dumps(b).encode(), {"X-Permission-Level": "Standard"}, "acme", 16)
+    headers = {"Content-Type": "application/json", "X-Permission-Level": "Standard"}
+    requests = [parse_generate_request(json.dumps(b).encode(), headers, "acme", 16)
                 for b in make_bodies(100, vocab=16)]
+    key = ephemeral_key()
     started = time.perf_counter()
     for i in range(count):
         request = requests[i % len(requests)]
@@ -150,7 +153,7 @@ def guardrail_cpu_us(work: Path, count: int = 20_000) -> float:
         budget.settle(reservation, request.max_tokens)
         audit.write(build_audit_record(
             request_id=str(i), tenant="acme", cost_center="cc-bench", prompt=request.prompt,
-            decision="allow", guardrail=None, reason="", status=200, tokens=4, model="primary",
+            key=key, decision="allow", guardrail=None, reason="", status=200, tokens=4, model="primary",
             release="r1", track="stable", timestamp=time.time()))
     audit.close()
     return (time.perf_counter() - started) / count * 1e6

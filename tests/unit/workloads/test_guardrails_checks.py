@@ -17,7 +17,12 @@ from tugboat_workloads.serve.guardrail_config import (
     PromptFilterConfig,
     parse_guardrail_config,
 )
-from tugboat_workloads.serve.prompt_filter import canonical_text, check_prompt, token_form
+from tugboat_workloads.serve.prompt_filter import (
+    _canonical_unicode,
+    canonical_text,
+    check_prompt,
+    token_form,
+)
 
 FILTER = PromptFilterConfig(deny_patterns=(compile_deny_pattern("(?i)ignore previous"),
                                            compile_deny_pattern(r"\b99\b")),
@@ -65,6 +70,11 @@ def test_a_denied_token_is_denied_in_every_spelling_the_tokenizer_reads_as_it(pr
 def test_patterns_match_case_insensitively_on_the_folded_form():
     upper = PromptFilterConfig(deny_patterns=(compile_deny_pattern("STRASSE"),))
     assert check_prompt("die Stra\u00dfe", upper).reason == "PromptDenied"   # casefold: sz -> ss
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_the_ascii_shortcut_is_the_full_canonical_form(text):
+    assert canonical_text(text) == _canonical_unicode(text)
 
 
 @pytest.mark.timeout(10)

@@ -27,6 +27,12 @@ _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
 
 def canonical_text(prompt: str) -> str:
+    if prompt.isascii():  # the common case: NFKC and NFD leave ASCII alone, it has no marks
+        return " ".join(prompt.lower().split())
+    return _canonical_unicode(prompt)
+
+
+def _canonical_unicode(prompt: str) -> str:
     folded = unicodedata.normalize("NFKC", prompt).casefold()
     kept = "".join(ch for ch in unicodedata.normalize("NFD", folded)
                    if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
