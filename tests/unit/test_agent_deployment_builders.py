@@ -61,6 +61,7 @@ def test_runtime_command_and_flags_follow_the_contract():
         "--public-key", "/etc/tugboat/trust/public.pem",
         "--guardrails", "/etc/tugboat/guardrails/guardrails.json",
         "--audit-key-file", "/etc/tugboat/audit-key/key",
+        "--api-keys-file", "/etc/tugboat/api-keys/keys.json",
         "--release", "moe-arith-v1", "--track", "stable", "--tenant", "team-a",
         "--agent-deployment", "arith-agent", "--host", "0.0.0.0", "--port", "8080", "--graph", "fp32"]
     assert container["image"] == CONFIG.image
@@ -113,6 +114,16 @@ def test_mounts_the_tenants_audit_key_secret_and_passes_its_file_to_the_runtime(
     # What the builder writes, the runtime's own flag parser reads as the key file in that mount.
     settings = resolve_settings(container["args"], {})
     assert settings.audit_key_file == f"{mount['mountPath']}/key"
+
+
+def test_mounts_the_tenants_api_keys_secret_and_passes_its_file_to_the_runtime():
+    podspec = pod(c=ctx(config=replace(CONFIG, api_keys_secret="acme-keys")))["spec"]
+    volume = next(v for v in podspec["volumes"] if v["name"] == "api-keys")
+    assert volume["secret"] == {"secretName": "acme-keys", "optional": True, "defaultMode": 0o440,
+                                "items": [{"key": "keys.json", "path": "keys.json"}]}
+    container = podspec["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "api-keys")
+    assert resolve_settings(container["args"], {}).api_keys_file == f"{mount['mountPath']}/keys.json"
 
 
 def test_artifact_pvc_is_mounted_read_only_at_the_root():

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.workloads.serve_fixtures import (  # noqa: F401
+    TEST_KEY,
     ServeProcess,
     http_get,
     http_post_json,
@@ -29,7 +30,8 @@ GUARDRAILS = {
     "successDetector": {"kind": "Task"},
 }
 DECISIONS = "tugboat_guardrail_decisions_total"
-HEADERS = {"X-Tenant": "acme", "X-Cost-Center": "cc-42", "X-Permission-Level": "Standard"}
+# X-Tenant and X-Cost-Center are sent and ignored: the key and the Tenant's config decide them.
+HEADERS = {"X-Tenant": "globex", "X-Cost-Center": "cc-42", "X-Permission-Level": "Standard"}
 AUDIT_KEY = b"acme-audit-key-" + b"0123456789abcdef" * 3   # as the tenant's Secret holds it
 
 
@@ -118,7 +120,7 @@ def test_serves_the_correct_continuation_with_metrics_and_audit(server, prompt):
     line = audit_for(server, reply["requestId"])
     assert line["promptHmacSha256"] == keyed(prompt) != hashlib.sha256(prompt.encode()).hexdigest()
     assert (line["decision"], line["status"], line["tokens"], line["model"]) == ("allow", 200, 4, "primary")
-    assert (line["tenant"], line["costCenter"]) == ("acme", "cc-42")
+    assert (line["tenant"], line["costCenter"], line["caller"]) == ("acme", "cc-123", "test-caller")
 
 
 def test_audit_digests_use_the_tenant_key_and_name_it(server):
@@ -172,17 +174,21 @@ def test_disallowed_tool_is_403_and_allowed_tools_pass(server):
 
 @pytest.mark.parametrize("headers, status, guardrail, reason", [
     ({**HEADERS, "X-Permission-Level": "Elevated"}, 403, "permission", "PermissionDenied"),
-    ({**HEADERS, "X-Tenant": "globex"}, 403, "tenant", "TenantMismatch"),
+    ({**HEADERS, "Authorization": f"Bearer tbk_globex_{TEST_KEY[9:]}"}, 403, "tenant", "TenantMismatch"),
+    ({**HEADERS, "Authorization": f"Bearer {TEST_KEY}x"}, 401, "tenant", "UnknownApiKey"),
+    ({**HEADERS, "Authorization": ""}, 401, "tenant", "MissingApiKey"),
     ({**HEADERS, "X-Permission-Level": "Admin"}, 400, "request", "InvalidRequest"),
 ])
 def test_caller_outside_the_deployments_scope_is_refused(server, headers, status, guardrail, reason):
     before = Metrics(server)
-    code, _, reply = post(server, {"prompt": "1 3"}, f"scope-{guardrail}", headers)
+    code, reply_headers, reply = post(server, {"prompt": "1 3"}, f"scope-{reason}", headers)
     after = Metrics(server)
     assert code == status and (reply["error"]["guardrail"], reply["error"]["reason"]) == (guardrail, reason)
     if guardrail != "request":
         assert delta(before, after, DECISIONS, guardrail=guardrail, decision="deny") == 1
-    assert audit_for(server, f"scope-{guardrail}")["status"] == status
+    assert (reply_headers.get("WWW-Authenticate") == 'Bearer realm="tugboat"') is (status == 401)
+    line = audit_for(server, f"scope-{reason}")
+    assert (line["status"], line["caller"]) == (status, "test-caller" if guardrail == "permission" else None)
 
 
 @pytest.mark.parametrize("body, field", [
@@ -312,4 +318,4 @@ def test_low_confidence_is_refused_in_refuse_mode(refusing_server):
     assert after.get("tugboat_tokens_total") == before.get("tugboat_tokens_total")
     line = audit_for(refusing_server, "refused")
     assert (line["decision"], line["model"], line["tokens"], line["costCenter"]) == (
-        "refuse", "refused", 0, "cc-42")
+        "refuse", "refused", 0, "cc-123")

@@ -35,6 +35,8 @@ GUARDRAILS_FILE = "guardrails.json"
 PUBLIC_KEY_FILE = "public.pem"
 AUDIT_KEY_DIR = "/etc/tugboat/audit-key"
 AUDIT_KEY_FILE = "key"  # the key in the tenant's audit key Secret
+API_KEYS_DIR = "/etc/tugboat/api-keys"
+API_KEYS_FILE = "keys.json"  # the key in the tenant's API keys Secret (hashes, never keys)
 # A fixed non-root identity, so runAsNonRoot holds whatever USER the image declares.
 RUN_AS = 65532
 _LEVELS = [PermissionLevel.READ_ONLY, PermissionLevel.STANDARD, PermissionLevel.ELEVATED]
@@ -53,6 +55,8 @@ class ServingConfig:
     cluster_domain: str = "cluster.local"
     # Secret in the tenant namespace holding the audit HMAC key (data key AUDIT_KEY_FILE).
     audit_key_secret: str = "tugboat-audit-key"
+    # Secret in the tenant namespace listing its callers' API key hashes (data key API_KEYS_FILE).
+    api_keys_secret: str = "tugboat-api-keys"
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ def runtime_args(ctx: ServingContext) -> list[str]:
             "--public-key", f"{TRUST_DIR}/{PUBLIC_KEY_FILE}",
             "--guardrails", f"{GUARDRAILS_DIR}/{GUARDRAILS_FILE}",
             "--audit-key-file", f"{AUDIT_KEY_DIR}/{AUDIT_KEY_FILE}",
+            "--api-keys-file", f"{API_KEYS_DIR}/{API_KEYS_FILE}",
             "--release", ctx.release.name, "--track", ctx.track,
             "--tenant", ctx.tenant, "--agent-deployment", meta["name"],
             "--host", "0.0.0.0", "--port", str(PORT),
@@ -202,8 +207,8 @@ def _resources(spec: AgentDeploymentSpec) -> dict:
 
 
 def _volumes(ctx: ServingContext) -> list[tuple[dict, dict]]:
-    """(volume, mount) pairs: guardrails, trusted key, audit key, a scratch /tmp, and the
-    artifact store."""
+    """(volume, mount) pairs: guardrails, trusted key, audit key, API keys, a scratch /tmp, and
+    the artifact store."""
     agent = ctx.owner["metadata"]["name"]
     pairs = [
         ({"name": "guardrails", "configMap": {"name": guardrails_name(agent)}},
@@ -216,6 +221,12 @@ def _volumes(ctx: ServingContext) -> list[tuple[dict, dict]]:
                                           "defaultMode": 0o440,
                                           "items": [{"key": AUDIT_KEY_FILE, "path": AUDIT_KEY_FILE}]}},
          {"name": "audit-key", "mountPath": AUDIT_KEY_DIR, "readOnly": True}),
+        # Optional too: without the Secret the runtime answers every request 401 (fail closed)
+        # and the pod is still there to say why.
+        ({"name": "api-keys", "secret": {"secretName": ctx.config.api_keys_secret, "optional": True,
+                                         "defaultMode": 0o440,
+                                         "items": [{"key": API_KEYS_FILE, "path": API_KEYS_FILE}]}},
+         {"name": "api-keys", "mountPath": API_KEYS_DIR, "readOnly": True}),
         # The root filesystem is read-only; Python and ONNX Runtime still want a writable /tmp.
         ({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "tmp", "mountPath": "/tmp"}),
     ]

@@ -18,7 +18,8 @@ KEY = AuditKey(b"k" * 32, ephemeral=False)
 
 
 def record_for(prompt, key=KEY):
-    return build_audit_record(request_id="r-1", tenant="acme", cost_center="cc-1", prompt=prompt,
+    return build_audit_record(request_id="r-1", tenant="acme", cost_center="cc-1", caller="ci",
+                              prompt=prompt,
                               key=key, decision="deny", guardrail="prompt_filter",
                               reason="PromptDenied", status=400, tokens=0, model=None, release="r1",
                               track="canary", timestamp=1.5)

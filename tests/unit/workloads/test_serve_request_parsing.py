@@ -16,22 +16,22 @@ JSON = {"Content-Type": "application/json"}
 
 def parse(body, headers=None):
     raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    return parse_generate_request(raw, {**JSON, **(headers or {})}, default_tenant="acme",
-                                  max_tokens_limit=16)
+    return parse_generate_request(raw, {**JSON, **(headers or {})}, max_tokens_limit=16)
 
 
 def test_full_request_and_headers():
     request = parse({"prompt": "3 7 11", "maxTokens": 2,
                      "tools": [{"name": "search", "args": {"q": "x"}}, {"name": "calculator"}]},
-                    {"X-Tenant": "acme", "X-Cost-Center": "cc-9", "X-Permission-Level": "Standard"})
+                    {"Authorization": "Bearer k", "X-Permission-Level": "Standard"})
     assert (request.prompt, request.max_tokens, request.tools) == ("3 7 11", 2, ("search", "calculator"))
-    assert (request.tenant, request.cost_center, request.permission_level) == ("acme", "cc-9", "Standard")
+    assert (request.authorization, request.permission_level) == ("Bearer k", "Standard")
 
 
-def test_defaults_are_least_privilege_and_the_deployments_tenant():
-    request = parse({"prompt": "1 2"})
-    assert (request.max_tokens, request.tools, request.tenant) == (4, (), "acme")
-    assert (request.cost_center, request.permission_level) == (None, "ReadOnly")
+def test_defaults_are_least_privilege_and_tenant_headers_are_not_read():
+    request = parse({"prompt": "1 2"}, {"X-Tenant": "globex", "X-Cost-Center": "cc-free"})
+    assert (request.max_tokens, request.tools, request.authorization) == (4, (), None)
+    assert request.permission_level == "ReadOnly"
+    assert not hasattr(request, "tenant") and not hasattr(request, "cost_center")
 
 
 @pytest.mark.parametrize("body, headers, field", [

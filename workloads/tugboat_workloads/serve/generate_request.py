@@ -2,7 +2,8 @@
 
 Decides what a well-formed request is: at most MAX_BODY_BYTES of UTF-8 JSON sent as
 application/json, body {"prompt": str, "maxTokens": int (default 4), "tools": [{"name": str,
-"args": {...}}]} and the X-Request-Id, X-Tenant, X-Cost-Center and X-Permission-Level headers.
+"args": {...}}]} and the X-Request-Id, Authorization and X-Permission-Level headers. Tenant
+and cost center never come from a header: the caller's key and the Tenant's config decide them.
 Raises `RequestError` naming the field or header, with its 4xx status: whatever bytes arrive, a
 malformed request is the caller's error, never a 500. Must not apply any guardrail policy: a
 well-formed request for a forbidden tool still parses.
@@ -39,8 +40,7 @@ class GenerateRequest:
     prompt: str
     max_tokens: int
     tools: tuple[str, ...]
-    tenant: str
-    cost_center: str | None
+    authorization: str | None
     permission_level: str
 
 
@@ -50,7 +50,7 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def parse_generate_request(body: bytes | None, headers: Mapping[str, str], default_tenant: str,
+def parse_generate_request(body: bytes | None, headers: Mapping[str, str],
                            max_tokens_limit: int) -> GenerateRequest:
     """`body` None: the server stopped reading it at MAX_BODY_BYTES."""
     if body is None:
@@ -66,8 +66,7 @@ def parse_generate_request(body: bytes | None, headers: Mapping[str, str], defau
         prompt=_prompt(doc.get("prompt")),
         max_tokens=_max_tokens(doc.get("maxTokens", DEFAULT_MAX_TOKENS), max_tokens_limit),
         tools=_tools(doc.get("tools", [])),
-        tenant=headers.get("X-Tenant") or default_tenant,
-        cost_center=headers.get("X-Cost-Center") or None,
+        authorization=headers.get("Authorization"),
         permission_level=_permission(headers.get("X-Permission-Level") or "ReadOnly"),
     )
 

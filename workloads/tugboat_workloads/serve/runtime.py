@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .artifact_loader import LoadedModel
 from .audit_key import AuditKey
 from .audit_log import AuditLog
+from .caller_keys import ApiKeys
 from .guardrail_config import GuardrailConfig
 from .metrics import Identity, ServeMetrics
 from .settings import ServeSettings
@@ -27,6 +28,7 @@ class Runtime:
     budget: TokenBudget
     audit: AuditLog | None
     audit_key: AuditKey
+    api_keys: ApiKeys
     executor: ThreadPoolExecutor
     primary: LoadedModel | None = None
     fallback: LoadedModel | None = None
@@ -46,7 +48,8 @@ class Runtime:
             self.audit.close()
 
 
-def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: AuditKey) -> Runtime:
+def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: AuditKey,
+                  api_keys: ApiKeys) -> Runtime:
     identity = Identity(release=settings.release, track=settings.track, tenant=settings.tenant,
                         agent_deployment=settings.agent_deployment)
     metrics = ServeMetrics(identity)
@@ -59,6 +62,7 @@ def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: A
         # The audit log is a guardrail too: the benchmark baseline switches it off with the rest.
         audit=None if settings.no_guardrails else AuditLog(settings.audit_log),
         audit_key=audit_key,
+        api_keys=api_keys,
         executor=ThreadPoolExecutor(max_workers=settings.inference_workers,
                                     thread_name_prefix="onnx"),
     )
