@@ -36,11 +36,18 @@ def run(
                                      help="PVC holding the artifact root, mounted by serving pods"),
     gateway_namespace: str = typer.Option(None, help="Namespace whose pods may reach tenant endpoints"),
     monitoring_namespace: str = typer.Option(None, help="Namespace of the Prometheus scraping them"),
+    reserved_namespaces: str = typer.Option(
+        None, envvar="TUGBOAT_RESERVED_NAMESPACES",
+        help="Comma-separated namespaces (or patterns like 'istio-*') no Tenant may list, besides "
+             "default, kube-* and the system, gateway, monitoring and release namespaces"),
     prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL",
                                        help="Prometheus HTTP API the canary analysis queries"),
     release_namespaces: str = typer.Option(
         None, envvar="TUGBOAT_RELEASE_NAMESPACES",
         help="Comma-separated namespaces whose ModelReleases may roll out to tenant namespaces"),
+    cleanup_timeout: float = typer.Option(
+        None, min=1, help="Seconds a deleted object waits for its cleanup (its RayJobs) before it "
+                          "goes anyway, with a Warning naming what was left"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator (kopf) against the cluster."""
@@ -54,8 +61,8 @@ def run(
              "system_namespace": system_namespace, "serving_image": serving_image,
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
              "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url,
-             "release_namespaces": tuple(n.strip() for n in release_namespaces.split(",") if n.strip())
-             if release_namespaces is not None else None}
+             "release_namespaces": _names(release_namespaces),
+             "reserved_namespaces": _names(reserved_namespaces), "cleanup_timeout": cleanup_timeout}
     settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
     if prometheus_url is not None:
         from .analysis.prometheus import Prometheus
@@ -72,6 +79,11 @@ def run(
                 standalone=standalone, metrics=(bind, metrics_port), health=(bind, health_port),
                 peering_lifetime=peering_lifetime, settings=settings)
     raise typer.Exit(code)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple; None when not given (the setting keeps its default)."""
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 @app.command()
@@ -101,23 +113,25 @@ def crds(
 
 @app.command("chart-policies")
 def chart_policies(
-    write: bool = typer.Option(False, help="Write charts/tugboat/templates/policies.yaml"),
-    check: bool = typer.Option(False, help="Exit 1 if the chart's copy differs from policies/"),
+    write: bool = typer.Option(False, help="Write the chart's generated templates"),
+    check: bool = typer.Option(False, help="Exit 1 if a generated template differs from its source"),
 ) -> None:
-    """The Helm chart's template of the admission policies, generated from policies/."""
-    from .chart import TEMPLATE, policies_template
+    """The Helm chart's generated templates: admission policies (from policies/) and the
+    tenants' ClusterRole (from the tenant builder)."""
+    from .chart import chart_templates
     from .dev.tools import repo_root
 
-    text = policies_template(repo_root() / "policies")
-    target = repo_root() / "charts" / "tugboat" / TEMPLATE
-    if check and (not target.exists() or target.read_text() != text):
-        typer.echo(f"{target} is out of date with policies/; run `make crds`", err=True)
-        raise typer.Exit(1)
-    if write:
-        target.write_text(text)
-        typer.echo(f"wrote {target}")
-    if not (check or write):
-        typer.echo(text, nl=False)
+    chart = repo_root() / "charts" / "tugboat"
+    for rel, text in chart_templates(repo_root()).items():
+        target = chart / rel
+        if check and (not target.exists() or target.read_text() != text):
+            typer.echo(f"{target} is out of date; run `make crds`", err=True)
+            raise typer.Exit(1)
+        if write:
+            target.write_text(text)
+            typer.echo(f"wrote {target}")
+        if not (check or write):
+            typer.echo(text, nl=False)
 
 
 @app.command()

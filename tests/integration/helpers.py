@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.parse
+import urllib.request
 
 from tugboat.api.base import API_VERSION
 
@@ -36,3 +39,14 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: str = 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+def first_sample(prometheus_url: str, selector: str, lookback: str = "15m") -> float:
+    """Timestamp of the oldest raw sample of `selector` within `lookback` (a range query of an
+    instant vector selector returns the samples as scraped)."""
+    query = urllib.parse.urlencode({"query": f"{selector}[{lookback}]"})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=10) as resp:
+        result = json.loads(resp.read())["data"]["result"]
+    stamps = [float(ts) for series in result for ts, _ in series["values"]]
+    assert stamps, f"no samples of {selector}"
+    return min(stamps)

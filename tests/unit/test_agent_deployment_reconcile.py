@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.integration.trust import fresh_public_pem
 from tugboat.api.agent_deployment import AgentDeploymentSpec, AgentDeploymentStatus
 from tugboat.api.tenant import TenantSpec
 from tugboat.builders.agent_deployment import ServingConfig, serving_name
@@ -21,6 +22,7 @@ from tugboat.reconcile.outcome import Meta
 from tugboat.reconcile.release_tracks import tracks_for
 from tugboat.reconcile.tenancy import TenantView
 
+PEM = fresh_public_pem()
 META = Meta("arith-agent", "team-a", "uid-agd", 2)
 CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root="/art",
                        artifact_pvc=None, gateway_namespace="gw", monitoring_namespace="mon")
@@ -38,7 +40,7 @@ def release(name="v1", created="2026-01-01T00:00:00Z", verified=True, phase="Rea
 
 def observed(spec=None, releases=None, **kw) -> Observed:
     releases = (release(),) if releases is None else releases
-    base = Observed(META, spec or SPEC, AgentDeploymentStatus(), TENANT, tuple(releases), "PEM",
+    base = Observed(META, spec or SPEC, AgentDeploymentStatus(), TENANT, tuple(releases), PEM,
                     None, False, CONFIG)
     return replace(base, **kw)
 
@@ -104,6 +106,16 @@ def test_missing_trusted_key_waits(now):
     assert conds(out.status)["Ready"] == ("False", "NoTrustedKey")
     assert "tugboat-trust" in out.status.message
     assert out.children == ()
+
+
+@pytest.mark.parametrize(("pem", "why"), [(" \n", "public.pem is empty"),
+                                         ("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n",
+                                          "public.pem is not a PEM public key")])
+def test_an_unusable_trusted_key_waits_as_a_configuration_error(now, pem, why):
+    out = decide(observed(trust_pem=pem, deployment=deployment()), now)
+    assert conds(out.status)["Ready"] == ("False", "InvalidTrustedKey")
+    assert why in out.status.message and "tugboat-trust" in out.status.message
+    assert out.children == () and out.deletions  # pods given it could verify nothing
 
 
 @pytest.mark.parametrize(("uri", "pvc", "servable"), [
@@ -183,6 +195,33 @@ def test_gpus_beyond_the_tenant_limit_are_invalid(now):
 def test_model_line_not_allowed_is_invalid(now):
     out = decide(observed(spec={"modelLine": "other"}), now)
     assert conds(out.status)["Valid"] == ("False", "ModelLineNotAllowed")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"allowed_model_lines": ["other"]}, "ModelLineNotAllowed"),
+    ({"allowed_node_pools": ["gpu-a100"]}, "NodePoolNotAllowed"),
+    (None, "NamespaceNotInTenant")])
+def test_a_revoked_right_stops_the_serving_it_allowed(now, change, reason):
+    tenant = None if change is None else replace(TENANT, spec=TENANT.spec.model_copy(update=change))
+    serving = AgentDeploymentStatus(phase="Serving", release="v1", endpoint="http://x", ready_replicas=2)
+    out = decide(observed(tenant=tenant, status=serving, deployment=deployment(), hpa_exists=True), now)
+    assert conds(out.status)["Valid"] == ("False", reason)
+    assert out.status.phase == "Revoked" and out.status.message.startswith("serving stopped: ")
+    assert {(kind, name) for _, kind, name, _ in out.deletions} == {
+        ("Deployment", serving_name("arith-agent")), ("HorizontalPodAutoscaler", serving_name("arith-agent"))}
+    assert out.status.endpoint is None and out.status.release is None and not out.children
+    assert [e.type for e in out.events] == ["Warning"] and "Serving -> Revoked" in out.events[0].message
+    # Once nothing serves it stays Revoked (no flapping back to Invalid), without a second event.
+    again = decide(observed(tenant=tenant, status=out.status), now)
+    assert again.status.phase == "Revoked" and not again.deletions and not again.events
+    # Given back: it serves again.
+    assert decide(observed(status=again.status), now).status.phase == "Deploying"
+
+
+def test_a_spec_typo_keeps_what_serves(now):
+    spec = SPEC | {"guardrails": {"successDetector": {"kind": "JsonSchema", "schema": "{nope"}}}
+    out = decide(observed(spec=spec, deployment=deployment(), hpa_exists=True), now)
+    assert out.status.phase == "Invalid" and not out.deletions
 
 
 def test_unparsable_detector_schema_is_invalid(now):

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.integration.trust import fresh_public_pem
 from tugboat.api.agent_deployment import AgentDeploymentStatus, RouteStatus, TrafficMode
 from tugboat.api.model_release import TargetPlan, TargetState
 from tugboat.api.tenant import TenantSpec
@@ -33,6 +34,7 @@ from tugboat.reconcile.outcome import Meta
 from tugboat.reconcile.serving_graph import PublishedGraph
 from tugboat.reconcile.tenancy import TenantView
 
+PEM = fresh_public_pem()
 META = Meta("agent", "team-a", "uid-agd", 1)
 CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root="/art",
                        artifact_pvc=None, gateway_namespace="tugboat-gateway", monitoring_namespace="mon")
@@ -66,7 +68,7 @@ def dep(release: str, replicas: int = 4, ready: int | None = None) -> Deployment
 
 def observed(spec=None, releases=(V1,), status=None, **kw) -> Observed:
     base = Observed(META, spec or ROUTED, status or AgentDeploymentStatus(stable_release="v1"), TENANT,
-                    tuple(releases), "PEM", dep("v1"), False, CONFIG, route=ACCEPTED)
+                    tuple(releases), PEM, dep("v1"), False, CONFIG, route=ACCEPTED)
     return replace(base, **kw)
 
 
@@ -174,6 +176,52 @@ def test_without_a_gateway_the_replica_ratio_splits_behind_one_service(now):
     assert "tugboat.dev/track" not in main["spec"]["selector"]  # both tracks' pods behind it
     assert out.status.traffic == "ReplicaRatio" and out.status.route is None
     assert out.status.phase == "Serving"
+
+
+def cond(out, type_: str) -> tuple[str, str, str]:
+    c = next(c for c in out.status.conditions if c.type == type_)
+    return c.status, c.reason, c.message
+
+
+def test_the_routed_condition_says_which_traffic_mode_is_in_use(now):
+    assert cond(decide(observed(), now), "Routed")[:2] == ("True", "RouteAccepted")
+    assert cond(decide(observed(route=None), now), "Routed")[:2] == ("False", "RouteNotAccepted")
+    status, reason, message = cond(decide(observed(spec=RATIO, route=None), now), "Routed")
+    assert (status, reason) == ("True", "ReplicaRatio") and "behind Service" in message
+
+
+def test_without_the_gateway_api_a_gateway_ref_falls_back_to_the_replica_ratio(now):
+    out = decide(observed(releases=(V1, rel("v2", 2, TargetState.PROGRESSING, 20)), route=None,
+                          gateway_api=False), now)
+    assert child(out, "HTTPRoute", "agent") is None and out.status.traffic == "ReplicaRatio"
+    assert canary_deployment(out)["spec"]["replicas"] == 1
+    status, reason, message = cond(out, "Routed")
+    assert (status, reason) == ("True", "NoGatewayAPI") and "spec.traffic.gatewayRef ignored" in message
+    assert out.status.phase == "Serving"
+
+
+def test_a_route_of_that_name_owned_by_another_is_never_written(now):
+    out = decide(observed(route=None, route_foreign_owner="no owner (made by hand)"), now)
+    assert out.status.phase == "Invalid" and not out.children and not out.deletions
+    status, reason, message = cond(out, "Valid")
+    assert (status, reason) == ("False", "HTTPRouteNotOwned")
+    assert "HTTPRoute team-a/agent already exists and belongs to no owner (made by hand)" in message
+
+
+def test_a_missing_gateway_is_invalid_naming_it_and_keeps_what_serves(now):
+    out = decide(observed(route=None, gateway_found=False), now)
+    status, reason, message = cond(out, "Valid")
+    assert (status, reason) == ("False", "GatewayNotFound")
+    assert "Gateway tugboat-gateway/tugboat does not exist" in message
+    assert not out.children and not out.deletions  # the serving objects stay as they are
+
+
+def test_the_network_policy_admits_the_namespace_of_the_named_gateway(now):
+    spec = {**ROUTED, "traffic": {"gatewayRef": {"name": "edge", "namespace": "edge-system"}}}
+    policy = child(decide(observed(spec=spec), now), "NetworkPolicy", serving_name("agent"))
+    peers = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+             for p in policy["spec"]["ingress"][0]["from"]]
+    assert peers == ["tugboat-gateway", "mon", "edge-system"]
 
 
 @pytest.mark.parametrize(("stable", "weight", "mode", "want"), [

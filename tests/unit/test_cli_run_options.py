@@ -39,3 +39,12 @@ def test_release_namespaces_default_to_the_platform_namespace(monkeypatch):
     assert settings_of(monkeypatch).release_namespaces == ("ml-platform",)
     assert settings_of(monkeypatch, "--release-namespaces", "ml-platform, ml-staging").release_namespaces == (
         "ml-platform", "ml-staging")
+
+
+def test_reserved_namespaces_from_the_flag_or_the_environment(monkeypatch):
+    monkeypatch.delenv("TUGBOAT_RESERVED_NAMESPACES", raising=False)
+    assert settings_of(monkeypatch).reserved_namespaces == ()
+    assert settings_of(monkeypatch, "--reserved-namespaces", "istio-*, cert-manager").reserved_namespaces == (
+        "istio-*", "cert-manager")
+    from_env = settings_of(monkeypatch, env={"TUGBOAT_RESERVED_NAMESPACES": "vault"})
+    assert from_env.reserved_namespaces == ("vault",)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tugboat.api.model_release import ModelReleaseStatus
+from tugboat.builders.model_release import job_name
 from tugboat.conditions import find
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Meta
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
 
 META = Meta(name="rel", namespace="ml", uid="feedfacecafebeef", generation=2)
 CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
@@ -20,7 +22,7 @@ OK = mr.VerifyView(True, "Verified", "5 files match", "d" * 64)
 
 def observed(status=None, **kw):
     base = {"meta": META, "spec": SPEC, "status": status or ModelReleaseStatus(),
-            "sigstore_available": False, "source": READY_SRC, "jobs": {}, "signing_key": True,
+            "sigstore_available": False, "source": READY_SRC, "jobs": {},
             "trusted_key": True, "config": CFG}
     return mr.Observed(**{**base, **kw})
 
@@ -75,10 +77,31 @@ def test_sign_after_export_mounts_the_key(now):
     assert "/etc/tugboat/signing/private.pem" in pod["containers"][0]["args"]
 
 
-def test_missing_signing_key_waits_with_reason(now):
-    out = mr.decide(observed(jobs={"export": DONE}, signing_key=False), now)
+def test_sign_job_mounts_its_key_and_fails_at_once_without_it(now):
+    (job,) = mr.decide(observed(jobs={"export": DONE}), now).children
+    pod = job["spec"]["template"]["spec"]
+    # Optional: the pod starts without the Secret, so the signer can say what is missing.
+    assert pod["volumes"][0]["secret"]["optional"] is True
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "sign", "operator": "In", "values": [KEY_MISSING_EXIT]}
+
+
+def test_missing_signing_key_fails_the_release_with_the_secret_named(now):
+    stopped = mr.JobView(succeeded=False, failed=True, reason="PodFailurePolicy",
+                         message="Container sign for pod p failed with exit code 3")
+    out = mr.decide(observed(jobs={"export": DONE, "sign": stopped}), now)
     assert cond(out, "Signed") == ("False", "SigningKeyNotFound")
-    assert out.children == () and out.status.phase == "Signing"
+    assert out.status.phase == "Failed" and out.children == ()
+    assert "Secret tugboat-signing-key with key private.pem not found in" in out.status.message
+    again = mr.decide(observed(status=out.status, jobs={"export": DONE, "sign": stopped}), now)
+    assert again.status.phase == "Failed" and again.children == (), "final, not retried"
+
+
+def test_other_sign_failures_stay_sign_failed(now):
+    crashed = mr.JobView(succeeded=False, failed=True, reason="BackoffLimitExceeded", message="boom")
+    out = mr.decide(observed(jobs={"export": DONE, "sign": crashed}), now)
+    assert cond(out, "Signed") == ("False", "SignFailed")
 
 
 def test_verified_then_registered(now):
@@ -114,6 +137,44 @@ def test_export_failure_is_final(now):
     out = mr.decide(observed(jobs={"export": failed}), now)
     assert cond(out, "Exported") == ("False", "ExportFailed")
     assert out.status.phase == "Failed" and "ParityExceeded" in out.status.message
+
+
+def test_a_failure_is_final_for_its_generation_and_a_new_spec_is_judged_afresh(now):
+    failed = mr.JobView(succeeded=False, failed=True, message="ParityExceeded")
+    out = mr.decide(observed(jobs={"export": failed}), now)
+    assert mr.decide(observed(status=out.status, jobs={"export": failed}), now).status.phase == "Failed"
+    newer = Meta(**{**META.__dict__, "generation": META.generation + 1})
+    retry = mr.decide(observed(meta=newer, status=out.status, jobs={"export": failed}), now)
+    assert retry.status.phase == "Pending" and cond(retry, "Progressing") == ("True", "Retrying")
+    assert "generation 3: retrying from Exported (failed at generation 2)" in retry.status.message
+    owner = {"metadata": {"name": META.name, "uid": META.uid}}
+    assert [(kind, name) for _, kind, name, _ in retry.deletions] == [("Job", job_name(owner, "export"))]
+    assert find(retry.status.conditions, "Exported") is None
+    assert find(retry.status.conditions, "Degraded") is None
+    again = mr.decide(observed(meta=newer, status=retry.status, jobs={}), now)
+    assert again.status.phase == "Exporting" and [c["kind"] for c in again.children] == ["Job"]
+
+
+def test_a_verification_failure_is_re_judged_for_a_new_generation_keeping_earlier_stages(now):
+    jobs = {"export": DONE, "sign": DONE}
+    bad = mr.VerifyView(False, "BadSignature", "BadSignature: manifest")
+    out = mr.decide(observed(jobs=jobs, verification=bad,
+                             status=mr.decide(observed(jobs=jobs), now).status), now)
+    assert out.status.phase == "Failed"
+    newer = Meta(**{**META.__dict__, "generation": META.generation + 1})
+    retry = mr.decide(observed(meta=newer, status=out.status, jobs=jobs), now)
+    assert retry.deletions == () and cond(retry, "Exported") == ("True", "Exported")
+    verified = mr.decide(observed(meta=newer, status=retry.status, jobs=jobs, verification=OK), now)
+    assert cond(verified, "Verified") == ("True", "Verified")
+
+
+def test_an_unusable_trusted_key_waits_and_never_fails_the_release(now):
+    jobs = {"export": DONE, "sign": DONE}
+    out = mr.decide(observed(jobs=jobs, trust_problem="public.pem is empty"), now)
+    assert out.status.phase == "Verifying" and cond(out, "Verified") == ("False", "InvalidTrustedKey")
+    assert "public.pem is empty" in out.status.message
+    fixed = mr.decide(observed(status=out.status, jobs=jobs, verification=OK), now)
+    assert cond(fixed, "Verified") == ("True", "Verified")
 
 
 def test_restart_resumes_without_redoing(now):

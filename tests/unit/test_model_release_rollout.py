@@ -35,7 +35,7 @@ def observed(now, status=None, **rollout):
     raw = {"modelLine": "moe", "source": {"trainingRun": "moe"}, "registry": {"alias": "production"},
            "rollout": STEPS.wire()}
     return mr.Observed(meta=META, spec=raw, status=status or ready_status(now), sigstore_available=False,
-                       signing_key=True, trusted_key=True, config=CFG,
+                       trusted_key=True, config=CFG,
                        rollout=mr.RolloutView(**rollout) if rollout is not None else None)
 
 
@@ -58,6 +58,26 @@ def test_no_targets_stays_ready_and_names_what_was_refused(now):
     assert progressing.status == "False" and progressing.reason == "NoTargets"
     assert "team-c/agent refused: Tenant c does not allow model line moe" in progressing.message
     assert [e.reason for e in out.events] == ["ReleaseReady"]  # what the release's Ready event always was
+
+
+def test_a_selector_matching_nothing_is_invalid_naming_it_and_stays_ready(now):
+    raw = observed(now).spec | {"rollout": STEPS.wire() | {"selector": {
+        "matchLabels": {"tier": "gold"}, "matchExpressions": [{"key": "beta", "operator": "DoesNotExist"}]}}}
+    seen = observed(now, targets=(), refused=("team-a/agent does not match spec.rollout.selector",))
+    out = mr.decide(mr.Observed(**{**seen.__dict__, "spec": raw}), now)
+    valid = find(out.status.conditions, "Valid")
+    assert (valid.status, valid.reason) == ("False", "SelectorMatchesNothing")
+    assert "tier=gold,!beta" in valid.message and "team-a/agent does not match" in valid.message
+    assert out.status.phase == "Ready" and cond(out, "Ready") == ("True", "ReleaseReady")
+    # Once a deployment matches, the same release is valid again and rolls out.
+    again = mr.decide(mr.Observed(**{**observed(now, targets=(target("agent", "team-a"),)).__dict__,
+                                     "spec": raw, "status": out.status}), now)
+    assert cond(again, "Valid") == ("True", "SpecValid") and again.status.phase == "Progressing"
+
+
+def test_no_selector_and_no_targets_is_still_valid(now):
+    out = mr.decide(observed(now, targets=(), refused=()), now)
+    assert cond(out, "Valid") == ("True", "SpecValid")
 
 
 def test_first_pass_starts_wave_zero_with_events_on_each_target(now):
@@ -128,7 +148,7 @@ def test_unreachable_prometheus_holds_with_the_reason(now):
                    detail="no Prometheus URL configured (tugboat run --prometheus-url)")
         o = mr.Observed(meta=META, spec=raw_spec, status=status or ready_status(now),
                         sigstore_available=False,
-                        signing_key=True, trusted_key=True, config=CFG,
+                        trusted_key=True, config=CFG,
                         rollout=mr.RolloutView(targets=(a,), observations=(down,) if t else ()))
         out = mr.decide(o, at)
         status, t = out.status, t + 3

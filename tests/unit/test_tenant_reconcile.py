@@ -1,10 +1,20 @@
-"""Tenant decide: namespaces set up, claims refused, released namespaces cleaned, deletion plan."""
+"""Tenant decide: namespaces set up, reserved and claimed ones refused, created ones recorded,
+released namespaces cleaned, deletion plan."""
 
 from __future__ import annotations
 
-from tugboat.api.tenant import TenantStatus
+from tugboat.api.tenant import CreatedNamespace, TenantStatus
+from tugboat.conditions import find
 from tugboat.reconcile.outcome import Meta
-from tugboat.reconcile.tenant import Observed, claim_key, decide, plan_deletion
+from tugboat.reconcile.tenant import (
+    Kept,
+    Observed,
+    claim_key,
+    decide,
+    namespaces_to_create,
+    plan_deletion,
+    record_created,
+)
 
 META = Meta("team-a", None, "uid-a", 3)
 SPEC = {"namespaces": ["team-a", "team-a-dev"], "groups": ["devs"], "costCenter": "cc-1"}
@@ -48,7 +58,7 @@ def test_namespace_dropped_from_spec_is_released(now):
     assert released == [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}}]
     assert {(k, ns) for _, k, _, ns in out.deletions} == {
         ("ResourceQuota", "old"), ("LimitRange", "old"), ("NetworkPolicy", "old"),
-        ("RoleBinding", "old"), ("Role", "old")}
+        ("RoleBinding", "old")}
 
 
 def test_namespace_another_tenant_now_lists_is_left_alone(now):
@@ -58,24 +68,105 @@ def test_namespace_another_tenant_now_lists_is_left_alone(now):
     assert out.deletions == ()
 
 
+def test_reserved_namespaces_are_refused_by_name_or_pattern_and_nothing_is_written(now):
+    spec = {**SPEC, "namespaces": ["team-a", "kube-system", "default", "tugboat-system", "istio-ingress"]}
+    reserved = ("default", "kube-*", "tugboat-system", "istio-*")
+    out = decide(observed(spec, reserved=reserved), now)
+    valid = find(out.status.conditions, "Valid")
+    assert (valid.status, valid.reason) == ("False", "NamespaceReserved")
+    assert valid.message == ("spec.namespaces: reserved for the platform: kube-system (as kube-*), "
+                             "default, tugboat-system, istio-ingress (as istio-*)")
+    assert out.children == () and out.deletions == ()
+    assert namespaces_to_create(observed(spec, reserved=reserved), now) == ()
+
+
+def test_reserved_wins_over_claimed_and_the_built_in_reserve_needs_no_flag(now):
+    spec = {**SPEC, "namespaces": ["kube-public", "team-a"]}
+    out = decide(observed(spec, claims={"team-a": "older"}), now)
+    assert find(out.status.conditions, "Valid").reason == "NamespaceReserved"
+
+
+def test_only_absent_namespaces_of_a_valid_tenant_are_created(now):
+    assert namespaces_to_create(observed(namespace_uids={"team-a": "u1"}), now) == ("team-a-dev",)
+    assert namespaces_to_create(observed(claims={"team-a-dev": "older"}), now) == ()
+    assert namespaces_to_create(observed({"namespaces": ["team-a"]}), now) == ()  # no costCenter: invalid
+
+
+def test_a_created_namespace_stays_recorded_while_listed_and_of_the_same_uid(now):
+    status = record_created(TenantStatus(), "team-a-dev", "u2")
+    status = record_created(status, "team-a-dev", "u3")  # created again (it had gone): the new uid
+    assert status.created_namespaces == [CreatedNamespace(name="team-a-dev", uid="u3")]
+    out = decide(observed(status=status, namespace_uids={"team-a": "u1", "team-a-dev": "u3"}), now)
+    assert out.status.created_namespaces == [CreatedNamespace(name="team-a-dev", uid="u3")]
+    assert out.status.model_dump(by_alias=True, mode="json")["createdNamespaces"] == [
+        {"name": "team-a-dev", "uid": "u3"}]
+
+
+def test_a_record_is_dropped_when_the_namespace_was_made_again_by_others_or_released(now):
+    status = TenantStatus(namespaces=["team-a", "team-a-dev", "old"], created_namespaces=[
+        CreatedNamespace(name="team-a-dev", uid="u2"), CreatedNamespace(name="old", uid="u9")])
+    out = decide(observed(status=status, namespace_uids={"team-a": "u1", "team-a-dev": "other", "old": "u9"}),
+                 now)
+    assert out.status.created_namespaces == []
+
+
+def test_an_invalid_spec_keeps_the_record(now):
+    status = TenantStatus(created_namespaces=[CreatedNamespace(name="team-a", uid="u1")])
+    out = decide(observed({**SPEC, "namespaces": ["team-a", "kube-system"]}, status=status), now)
+    assert out.status.created_namespaces == status.created_namespaces
+
+
+DELETE = {**SPEC, "deletionPolicy": "Delete"}
+EXISTING = {"team-a": "u1", "team-a-dev": "u2"}
+
+
 def test_retain_deletes_nothing():
-    plan = plan_deletion("team-a", {**SPEC, "deletionPolicy": "Retain"},
-                         {"team-a": {"tugboat.dev/tenant": "team-a"}})
+    status = TenantStatus(created_namespaces=[CreatedNamespace(name="team-a", uid="u1")])
+    plan = plan_deletion({**SPEC, "deletionPolicy": "Retain"}, status, EXISTING)
     assert plan.delete == ()
+    assert [k.namespace for k in plan.keep] == ["team-a", "team-a-dev"]
 
 
-def test_delete_takes_only_namespaces_labelled_as_its_own():
-    labels = {"team-a": {"tugboat.dev/tenant": "team-a"},
-              "team-a-dev": {"tugboat.dev/tenant": "someone-else"}}
-    plan = plan_deletion("team-a", {**SPEC, "deletionPolicy": "Delete"}, labels)
-    assert plan.delete == ("team-a",)
-    assert plan.keep == ("team-a-dev",)
+def test_delete_takes_only_namespaces_the_operator_created_and_keeps_adopted_ones():
+    status = TenantStatus(namespaces=["team-a", "team-a-dev"],
+                          created_namespaces=[CreatedNamespace(name="team-a", uid="u1")])
+    plan = plan_deletion(DELETE, status, EXISTING)
+    assert plan.delete == (CreatedNamespace(name="team-a", uid="u1"),)
+    (kept,) = plan.keep
+    assert (kept.namespace, kept.release) == ("team-a-dev", True)
+    assert "adopted" in kept.why
+
+
+def test_a_label_or_a_set_up_namespace_is_no_proof_of_creation():
+    # What main trusted: the namespace carries our tenant label (we write it on adopted ones too).
+    status = TenantStatus(namespaces=["team-a", "team-a-dev"])
+    assert plan_deletion(DELETE, status, EXISTING).delete == ()
+
+
+def test_delete_keeps_a_namespace_made_again_since_reserved_or_listed_by_another_tenant():
+    status = TenantStatus(namespaces=["team-a", "team-a-dev"], created_namespaces=[
+        CreatedNamespace(name="team-a", uid="old-uid"), CreatedNamespace(name="team-a-dev", uid="u2")])
+    plan = plan_deletion(DELETE, status, EXISTING)
+    assert plan.delete == (CreatedNamespace(name="team-a-dev", uid="u2"),)
+    assert "created again" in plan.keep[0].why
+    plan = plan_deletion(DELETE, status, EXISTING, reserved=("team-a-*",),
+                         listed_by_others=frozenset({"team-a"}))
+    assert plan.delete == ()
+    assert plan.keep == (Kept("team-a", "another Tenant lists it"),
+                         Kept("team-a-dev", "reserved for the platform (team-a-*)"))
 
 
 def test_delete_skips_namespaces_already_gone():
-    plan = plan_deletion("team-a", {**SPEC, "deletionPolicy": "Delete"},
-                         {"team-a": None, "team-a-dev": {"tugboat.dev/tenant": "team-a"}})
-    assert plan.delete == ("team-a-dev",)
+    status = TenantStatus(created_namespaces=[CreatedNamespace(name="team-a", uid="u1"),
+                                              CreatedNamespace(name="team-a-dev", uid="u2")])
+    plan = plan_deletion(DELETE, status, {"team-a-dev": "u2"})
+    assert plan.delete == (CreatedNamespace(name="team-a-dev", uid="u2"),)
+    assert plan.keep == ()
+
+
+def test_a_refused_tenant_never_releases_a_namespace_it_did_not_set_up():
+    plan = plan_deletion(DELETE, TenantStatus(), EXISTING)
+    assert plan.delete == () and not any(k.release for k in plan.keep)
 
 
 def tenant_obj(name: str, created: str, holds: list[str] | None = None) -> dict:

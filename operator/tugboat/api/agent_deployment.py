@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
@@ -104,6 +105,12 @@ class GraphSpec(WireModel):
                                   "fails the probe on the node (false: such a pod does not become ready)")
 
 
+# What Gateway API accepts in an HTTPRoute (a DNS name, optionally one leading wildcard label):
+# refused at apply time here rather than by the route's schema after the deployment was admitted.
+Hostname = Annotated[str, Field(min_length=1, max_length=253,
+                                pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
+
+
 class GatewayRef(WireModel):
     """A Gateway API parentRef: the Gateway (and listener) the deployment's HTTPRoute attaches to."""
 
@@ -122,8 +129,8 @@ class TrafficSpec(WireModel):
         "without it traffic moves by replica ratio behind one Service")
     http_route: Name | None = Field(default=None, description="Name of the HTTPRoute the operator "
                                     "builds (and owns); default: the AgentDeployment's name")
-    hostnames: list[str] = Field(default_factory=list, max_length=16, description="Hostnames of the "
-                                 "HTTPRoute; empty: every hostname the listener serves")
+    hostnames: list[Hostname] = Field(default_factory=list, max_length=16, description="Hostnames of the "
+                                      "HTTPRoute; empty: every hostname the listener serves")
 
 
 class AgentDeploymentSpec(WireModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from .base import QUANTITY, Name, PermissionLevel, StatusBase, WireModel
 
@@ -45,8 +45,12 @@ class DeletionPolicy(StrEnum):
 class TenantSpec(WireModel):
     """The quota is the tenant's total: it is split evenly over its namespaces' ResourceQuotas."""
 
-    namespaces: list[Name] = Field(min_length=1, max_length=100,
-                                   json_schema_extra={"x-kubernetes-list-type": "set"})
+    namespaces: list[Name] = Field(
+        min_length=1, max_length=100,
+        description="The tenant's namespaces: created when absent, adopted when they exist. Reserved "
+                    "ones (default, kube-*, the operator's, gateway, monitoring and release namespaces, and "
+                    "the operator's --reserved-namespaces) and those another Tenant holds are refused",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     groups: list[str] = Field(default_factory=list, max_length=20,
                               description="RBAC groups of the tenant's users",
                               json_schema_extra={"x-kubernetes-list-type": "set"})
@@ -64,11 +68,29 @@ class TenantSpec(WireModel):
     token_budget: TokenBudget = Field(default_factory=TokenBudget)
     permission_level: PermissionLevel = PermissionLevel.STANDARD
     rollout: RolloutPlacement = Field(default_factory=RolloutPlacement)
-    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="Delete: deleting the Tenant deletes the namespaces the operator created for it "
+                    "(status.createdNamespaces), never one that existed before the Tenant listed it")
+
+
+class CreatedNamespace(WireModel):
+    """A namespace the operator created for the Tenant: the create answered 201 with this uid."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    uid: str
 
 
 class TenantStatus(StatusBase):
     namespaces: list[str] = Field(default_factory=list)
+    created_namespaces: list[CreatedNamespace] = Field(
+        default_factory=list,
+        description="Namespaces the operator created for this Tenant (deletionPolicy Delete removes "
+                    "only these, and only while their uid is the one created); listed namespaces "
+                    "that already existed are adopted and outlive the Tenant",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
     agent_deployments: int | None = None
 
 

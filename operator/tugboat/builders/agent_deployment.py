@@ -388,15 +388,21 @@ def build_pdb(ctx: ServingContext) -> dict:
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(agent)}}}
 
 
-def build_network_policy(ctx: ServingContext) -> dict:
-    """Only the gateway (and Prometheus) reach the runtime; it reaches nothing but DNS."""
+def build_network_policy(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
+    """Only the gateway (and Prometheus) reach the runtime; it reaches nothing but DNS. The
+    gateway's namespace is the one of the Gateway named in spec.traffic.gatewayRef, if any (a
+    gateway implementation runs its data plane beside its Gateway), and the platform's."""
     agent, cfg = ctx.owner["metadata"]["name"], ctx.config
+    ref = spec.traffic.gateway_ref
+    sources = [cfg.gateway_namespace, cfg.monitoring_namespace]
+    if ref is not None and (ref.namespace or ctx.owner["metadata"]["namespace"]) not in sources:
+        sources.append(ref.namespace or ctx.owner["metadata"]["namespace"])
     dns = [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": _meta(serving_name(agent), ctx),
             "spec": {"podSelector": {"matchLabels": selector_labels(agent)},
                      "policyTypes": ["Ingress", "Egress"],
-                     "ingress": [{"from": from_namespaces(cfg.gateway_namespace, cfg.monitoring_namespace),
+                     "ingress": [{"from": from_namespaces(*sources),
                                   "ports": [{"protocol": "TCP", "port": PORT}]}],
                      "egress": [{"ports": dns}]}}
 
@@ -417,7 +423,7 @@ def build_serving_objects(spec: AgentDeploymentSpec, ctx: ServingContext, canary
     also when the canary Deployment is left alone (weight 0 while it waits to be scaled down)."""
     out = [build_service_account(ctx), build_guardrails_config_map(spec, ctx),
            build_trust_config_map(ctx), build_service(ctx), build_track_service(ctx, STABLE),
-           build_track_service(ctx, CANARY), build_network_policy(ctx), build_pdb(ctx),
+           build_track_service(ctx, CANARY), build_network_policy(spec, ctx), build_pdb(ctx),
            build_deployment(spec, ctx)]
     if canary is not None:
         out.append(build_deployment(spec, canary.ctx, canary.replicas))

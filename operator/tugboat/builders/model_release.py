@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
+
 from ..api.model_release import ExportTarget, ModelReleaseSpec
 from .naming import child_name, managed_labels, owner_reference
 
 SIGNING_MOUNT = "/etc/tugboat/signing"
+# The Job condition reason of a sign Job stopped by its pod failure policy (the key is missing).
+KEY_MISSING_JOB_REASON = "PodFailurePolicy"
 GPU = "nvidia.com/gpu"
 
 
@@ -90,8 +94,16 @@ def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: Export
 
 
 def build_sign_job(spec: ModelReleaseSpec, ctx: ReleaseContext) -> dict:
+    """The operator never reads the key Secret: the Job mounts it. `optional` lets the pod start
+    without it (a kubelet would wait on the mount forever), so the signer can exit with
+    KEY_MISSING_EXIT, which fails the Job at once instead of retrying."""
     ref = spec.signing.key_secret_ref
-    volume = {"name": "signing-key", "secret": {"secretName": ref.name, "defaultMode": 0o400}}
+    volume = {"name": "signing-key",
+              "secret": {"secretName": ref.name, "defaultMode": 0o400, "optional": True}}
     mount = {"name": "signing-key", "mountPath": SIGNING_MOUNT, "readOnly": True}
     args = ["sign", "--artifact", ctx.artifact_dir, "--private-key", f"{SIGNING_MOUNT}/{ref.key}"]
-    return _job(ctx, "sign", spec.export.node_pool, args, extra_volumes=((volume, mount),))
+    job = _job(ctx, "sign", spec.export.node_pool, args, extra_volumes=((volume, mount),))
+    job["spec"]["podFailurePolicy"] = {"rules": [{
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "sign", "operator": "In", "values": [KEY_MISSING_EXIT]}}]}
+    return job

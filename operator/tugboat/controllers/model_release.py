@@ -1,6 +1,7 @@
 """ModelRelease: gather the source checkpoint, Jobs, keys, verification and registry state, and
 once verified the rollout's inputs (controllers/rollout_gather.py: targets, measurements);
-carry out registry actions (register a version, move the alias). Verification reads the
+carry out registry actions (register a version, move the alias). The signing key Secret is the
+sign Job's to mount, never read here (the operator holds no Secret rights). Verification reads the
 artifact directory, which the operator sees at the same path as the workloads (a shared volume
 in a cluster, the host in dev)."""
 
@@ -21,6 +22,7 @@ from ..conditions import find, is_true
 from ..kube.client import Kube
 from ..reconcile import model_release as mr
 from ..reconcile.outcome import Meta, Outcome, parse_spec
+from ..reconcile.trust_key import key_problem
 from ..tracking import Registry, TrackingUnavailable
 from . import rollout_gather
 from .engine import current_status
@@ -57,7 +59,8 @@ def _jobs(kube: Kube, meta: Meta) -> dict[str, mr.JobView]:
         role = job["metadata"]["labels"].get("tugboat.dev/workload", "")
         failed = conds.get("Failed")
         out[role] = mr.JobView(succeeded="Complete" in conds, failed=failed is not None,
-                               message=(failed or {}).get("message", ""))
+                               message=(failed or {}).get("message", ""),
+                               reason=(failed or {}).get("reason", ""))
     return out
 
 
@@ -129,12 +132,12 @@ def _rollout(kube: Kube, obj: dict, status, s: Settings, now: datetime) -> mr.Ro
 def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> mr.Observed:
     meta, spec = Meta.of(obj), obj.get("spec") or {}
     status = current_status(MODEL_RELEASE, obj)
-    ref = (spec.get("signing") or {}).get("keySecretRef") or {}
-    secret = kube.get_or_none("v1", "Secret", ref["name"], meta.namespace) if ref.get("name") else None
     public = trusted_public_key(kube, s)
     config = _config(s)
     verification = None
-    if is_true(status.conditions, "Signed") and not is_true(status.conditions, "Verified") and public:
+    problem = key_problem(public)
+    if is_true(status.conditions, "Signed") and not is_true(status.conditions, "Verified") and public \
+            and problem is None:
         verification = _verify(mr.artifact_dir(config, meta), public)
     registry = None
     if is_true(status.conditions, "Verified") and not is_true(status.conditions, "Registered"):
@@ -143,8 +146,7 @@ def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> 
         meta=meta, spec=spec, status=status, sigstore_available=s.sigstore_available,
         source=_source(kube, meta.namespace, (spec.get("source") or {}).get("trainingRun")),
         jobs=_jobs(kube, meta),
-        signing_key=secret is not None and ref.get("key", "private.pem") in (secret.get("data") or {}),
-        verification=verification, trusted_key=public is not None,
+        verification=verification, trusted_key=public is not None, trust_problem=problem,
         registry_version=registry, config=config,
         rollout=_rollout(kube, obj, status, s, now or datetime.now(UTC)))
 

@@ -26,6 +26,10 @@ _PLAN: dict[str, tuple[Callable, Callable[..., Outcome]]] = {
 
 _ACT: dict[str, Callable[[Outcome, Settings], None]] = {MODEL_RELEASE.kind: model_release_io.act}
 
+# Writes whose answer is itself an observation, made before the decision: only the API server's
+# 201 tells a namespace the operator created for a Tenant from one it adopts.
+_BEFORE_DECIDE: dict[str, Callable] = {TENANT.kind: tenant_io.create_namespaces}
+
 
 def reconcile(kube: Kube, kind: Kind, name: str, namespace: str | None,
               settings: Settings, now: datetime | None = None) -> Outcome | None:
@@ -34,7 +38,11 @@ def reconcile(kube: Kube, kind: Kind, name: str, namespace: str | None,
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return None
     observe, decide = _PLAN[kind.kind]
-    outcome = decide(observe(kube, obj, settings), now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    observed = observe(kube, obj, settings)
+    if kind.kind in _BEFORE_DECIDE:
+        observed = _BEFORE_DECIDE[kind.kind](kube, obj, observed, now)
+    outcome = decide(observed, now)
     apply_outcome(kube, kind, obj, outcome)
     if outcome.actions:
         _ACT[kind.kind](outcome, settings)

@@ -34,7 +34,7 @@ from ..rollout.decision import DueCheck
 from ..rollout.durations import seconds
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import read_intent
-from ..rollout.schedule import FINISHED, due_checks
+from ..rollout.schedule import FINISHED, due_checks, settling
 from ..rollout.targets import Candidate, select_targets
 from .gather import tenant_of_namespace
 from .settings import Settings
@@ -176,10 +176,15 @@ def gather(kube: Kube, obj: dict, spec: ModelReleaseSpec, status: RolloutStatus 
     targets = select_targets(spec.rollout.selector, found)
     by_key = {t.key: t for t in targets}
     refused += [why_not(c) for c in found if (c.namespace, c.name) not in by_key]
-    if status is not None and status.phase in FINISHED:
-        return RolloutView(targets=targets, refused=tuple(refused), alias_version=alias_version,
-                           intent=read_intent(obj["metadata"].get("annotations")), served_by=tuple(serving))
     m = Measurer(s.prometheus_url)
+    if status is not None and status.phase in FINISHED:
+        # Only a fresh rollback is still counted: what its canary served while breaching.
+        late = [got for plan in status.targets if settling(status, now)
+                and (target := by_key.get((plan.namespace, plan.name))) is not None
+                and (got := served(m, meta.name, target)) is not None]
+        return RolloutView(targets=targets, refused=tuple(refused), alias_version=alias_version,
+                           intent=read_intent(obj["metadata"].get("annotations")), served_by=tuple(serving),
+                           served=tuple(late))
     observations = []
     for due in due_checks(spec.rollout, status, now):
         target = by_key.get((due.namespace, due.name))

@@ -34,6 +34,9 @@ class Settings:
     # whose Prometheus scrapes serving metrics for canary analysis.
     gateway_namespace: str = "tugboat-gateway"
     monitoring_namespace: str = "tugboat-system"
+    # Namespaces no Tenant may claim (names or shell-style patterns such as "istio-*"), on top of
+    # the ones always reserved: default, kube-*, and the system, gateway, monitoring and release namespaces.
+    reserved_namespaces: tuple[str, ...] = ()
     # DNS suffix of Service endpoints reported in AgentDeployment status.
     cluster_domain: str = "cluster.local"
     # Secret (in each tenant namespace) whose key `key` is the audit HMAC key serving pods mount.
@@ -46,3 +49,7 @@ class Settings:
     # ModelReleases in these (platform) namespaces roll out to AgentDeployments of their model line
     # in any tenant namespace that allows the line; a release elsewhere reaches its own namespace only.
     release_namespaces: tuple[str, ...] = ("ml-platform",)
+    # --- deletion ---
+    # Seconds a deleted object waits for what it cleans up (its RayJobs, say) before it goes anyway,
+    # with a Warning naming what was left: a missing CRD or a foreign finalizer never wedges it.
+    cleanup_timeout: float = 120.0

@@ -1,12 +1,18 @@
-"""Tenant: gather what the pure decision needs; carry out a deletion's namespace cleanup."""
+"""Tenant: gather what the pure decision needs, create the namespaces it lacks (recording those the
+API server created for it), and carry out a deletion's namespace cleanup."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import datetime
 
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, TENANT
+from ..builders.tenant import build_bare_namespace, build_created_namespace
 from ..kube.client import Kube
+from ..kube.errors import Conflict
+from ..reasons import Reason
 from ..reconcile import tenant
 from ..reconcile.outcome import Meta
 from .engine import current_status
@@ -14,6 +20,13 @@ from .gather import tenants
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def reserved_namespaces(s: Settings) -> tuple[str, ...]:
+    """Every namespace (or pattern) no Tenant may list: the cluster's, the operator's, the platform's
+    (its release namespaces included: a release there reaches every tenant)."""
+    return (*tenant.ALWAYS_RESERVED, s.system_namespace, s.gateway_namespace, s.monitoring_namespace,
+            *s.release_namespaces, *s.reserved_namespaces)
 
 
 def _claims(obj: dict, others: list[dict]) -> dict[str, str]:
@@ -27,29 +40,78 @@ def _claims(obj: dict, others: list[dict]) -> dict[str, str]:
     return claims
 
 
+def _namespace_uids(kube: Kube, names) -> dict[str, str]:
+    uids = {}
+    for ns in names:
+        obj = kube.get_or_none("v1", "Namespace", ns)
+        if obj is not None:
+            uids[ns] = obj["metadata"]["uid"]
+    return uids
+
+
+def _others(kube: Kube, obj: dict) -> list[dict]:
+    return [t for t in tenants(kube) if t["metadata"]["name"] != obj["metadata"]["name"]]
+
+
+def _listed(tenant_objs: list[dict]) -> frozenset[str]:
+    return frozenset(ns for o in tenant_objs for ns in (o.get("spec") or {}).get("namespaces", []))
+
+
 def observe(kube: Kube, obj: dict, s: Settings) -> tenant.Observed:
-    others = [t for t in tenants(kube) if t["metadata"]["name"] != obj["metadata"]["name"]]
+    others = _others(kube, obj)
     claims = _claims(obj, others)
-    listed = {ns for o in others for ns in (o.get("spec") or {}).get("namespaces", [])}
     namespaces = (obj.get("spec") or {}).get("namespaces", [])
     count = sum(len(kube.list(API_VERSION, AGENT_DEPLOYMENT.kind, ns)) for ns in namespaces
                 if ns not in claims)
     return tenant.Observed(Meta.of(obj), obj.get("spec") or {}, current_status(TENANT, obj), claims,
-                           listed_by_others=frozenset(listed), agent_deployments=count,
+                           listed_by_others=_listed(others), agent_deployments=count,
                            gateway_namespace=s.gateway_namespace,
-                           monitoring_namespace=s.monitoring_namespace)
+                           monitoring_namespace=s.monitoring_namespace,
+                           reserved=reserved_namespaces(s),
+                           namespace_uids=_namespace_uids(kube, namespaces))
 
 
-def delete_namespaces(kube: Kube, name: str, spec: dict) -> tenant.DeletionPlan:
-    """A Tenant with deletionPolicy Delete is going: delete the namespaces that are its own."""
-    labels = {}
-    for ns in spec.get("namespaces") or ():
-        obj = kube.get_or_none("v1", "Namespace", ns)
-        labels[ns] = None if obj is None else (obj["metadata"].get("labels") or {})
-    plan = tenant.plan_deletion(name, spec, labels)
+def create_namespaces(kube: Kube, obj: dict, observed: tenant.Observed, now: datetime) -> tenant.Observed:
+    """Create the absent namespaces the pure decision allows, recording each the API server created
+    (201) in the Tenant's status at once, so the window in which a crash forgets one is a single
+    call. A 409 means someone else created it first: it is adopted, never deleted with the Tenant."""
+    name = observed.meta.name
+    for ns in tenant.namespaces_to_create(observed, now):
+        try:
+            made = kube.create(build_created_namespace(ns))
+        except Conflict:
+            log.info("Tenant %s: namespace %s appeared meanwhile; adopting it", name, ns)
+            continue
+        uid = made["metadata"]["uid"]
+        status = tenant.record_created(observed.status, ns, uid)
+        written = kube.patch_status(API_VERSION, TENANT.kind, name, None,
+                                    {"createdNamespaces": [c.wire() for c in status.created_namespaces]})
+        # This pass's own write: its final status patch is preconditioned on the version it made.
+        obj["metadata"]["resourceVersion"] = written["metadata"]["resourceVersion"]
+        observed = replace(observed, status=status, namespace_uids={**observed.namespace_uids, ns: uid})
+        kube.event(obj, "Normal", Reason.NAMESPACE_CREATED, f"created namespace {ns} for this tenant")
+    return observed
+
+
+def delete_namespaces(kube: Kube, name: str, s: Settings) -> tenant.DeletionPlan | None:
+    """A Tenant with deletionPolicy Delete is going: delete the namespaces the operator created for
+    it; keep the others, with an Event saying why, dropping our labels from those it set up."""
+    obj = kube.get_or_none(API_VERSION, TENANT.kind, name)
+    if obj is None:
+        return None
+    spec = obj.get("spec") or {}
+    plan = tenant.plan_deletion(spec, current_status(TENANT, obj),
+                                _namespace_uids(kube, spec.get("namespaces") or ()),
+                                reserved_namespaces(s), _listed(_others(kube, obj)))
     for ns in plan.delete:
-        log.info("Tenant %s deleted with deletionPolicy Delete: deleting namespace %s", name, ns)
-        kube.delete("v1", "Namespace", ns)
-    for ns in plan.keep:
-        log.info("Tenant %s deleted: keeping namespace %s", name, ns)
+        log.info("Tenant %s deleted with deletionPolicy Delete: deleting namespace %s", name, ns.name)
+        # The uid precondition: never a namespace of the same name made since we looked.
+        kube.delete("v1", "Namespace", ns.name, uid=ns.uid)
+        kube.event(obj, "Normal", Reason.NAMESPACE_DELETED,
+                   f"deleted namespace {ns.name}, which the operator created for this tenant")
+    for kept in plan.keep:
+        log.info("Tenant %s deleted: keeping namespace %s: %s", name, kept.namespace, kept.why)
+        if kept.release:
+            kube.apply(build_bare_namespace(kept.namespace))
+        kube.event(obj, "Normal", Reason.NAMESPACE_KEPT, f"kept namespace {kept.namespace}: {kept.why}")
     return plan

@@ -6,12 +6,19 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
-from ..controllers.agent_deployment import agent_deployments_of_line
+from ..controllers import cleanup
+from ..controllers.agent_deployment import (
+    agent_deployments_naming_route,
+    agent_deployments_of_line,
+    agent_deployments_on_gateway,
+)
+from ..controllers.engine import report_failure
 from ..controllers.gather import tenant_of_namespace
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
@@ -59,12 +66,13 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
 
 @kopf.on.login()
 def login(**_) -> kopf.ConnectionInfo:
-    """kopf talks to the same API server, with the same credentials, as our own client."""
-    cfg = runtime.kube().api.configuration
-    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip() or None
+    """kopf talks to the same API server, with the same credentials, as our own client (kopf
+    calls this again on a 401, so a rotated ServiceAccount token is picked up)."""
+    kube = runtime.kube()
+    cfg = kube.api.configuration
     return kopf.ConnectionInfo(
         server=cfg.host, ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
-        certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=token)
+        certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=kube.bearer_token())
 
 
 def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
@@ -86,18 +94,27 @@ def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
             REQUEUE.succeeded(key)
             if outcome is not None and outcome.requeue_after is not None:
                 REQUEUE.schedule(key, outcome.requeue_after, again)
-        except KubeError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is said on the object, none is lost
             RECONCILES.labels(kind.kind, "error").inc()
             ERRORS.labels(kind.kind, type(exc).__name__).inc()
-            if isinstance(exc, Transient):
-                # Watch events are not retried by kopf; the world is re-read on the retry anyway.
-                delay = REQUEUE.failed(key, again)
-                log.warning("reconcile %s %s/%s failed (retry in %.0f s): %s", kind.kind, namespace, name,
-                            delay, exc)
-            else:
-                log.warning("reconcile %s %s/%s failed: %s", kind.kind, namespace, name, exc)
+            # Watch events are not retried by kopf; the world is re-read on the retry anyway. A bug
+            # or a refusal may be cured by a later spec or a fix elsewhere: it is retried too, with
+            # back-off up to its cap, so it never spins.
+            delay = REQUEUE.failed(key, again)
+            level = logging.WARNING if isinstance(exc, KubeError) else logging.ERROR
+            log.log(level, "reconcile %s %s/%s failed (retry in %.0f s): %s", kind.kind, namespace, name,
+                    delay, exc, exc_info=not isinstance(exc, KubeError))
+            if not isinstance(exc, Transient):
+                _say_failure(kind, name, namespace, exc)
         finally:
             DURATION.labels(kind.kind).observe(time.monotonic() - started)
+
+
+def _say_failure(kind: Kind, name: str, namespace: str | None, exc: Exception) -> None:
+    try:
+        report_failure(runtime.kube(), kind, name, namespace, exc)
+    except KubeError as err:  # the API server refusing this too: the log line is all there is
+        log.warning("could not report the failure on %s %s/%s: %s", kind.kind, namespace, name, err)
 
 
 def _on_own_event(kind: Kind):
@@ -113,10 +130,11 @@ for _kind in KINDS:
 
 
 @kopf.on.event(GROUP, VERSION, TENANT.plural)
-def on_tenant_change(spec, **_) -> None:
-    """Objects judged against a Tenant are re-judged when it changes (or appears, or goes)."""
+def on_tenant_change(spec, status, **_) -> None:
+    """Objects judged against a Tenant are re-judged when it changes (or appears, or goes); the
+    namespaces it set up before (status) too, so one it no longer lists stops serving."""
     kube: Kube = runtime.kube()
-    for ns in set(spec.get("namespaces", [])):
+    for ns in set(spec.get("namespaces", [])) | set((status or {}).get("namespaces") or []):
         for kind in (AGENT_DEPLOYMENT, TRAINING_RUN):
             for obj in kube.list(API_VERSION, kind.kind, ns):
                 run_reconcile(kind, obj["metadata"]["name"], ns)
@@ -157,15 +175,13 @@ def on_ray_job(namespace: str, meta, **_) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, TRAINING_RUN.plural, id="stop-rayjobs")
-def stop_ray_jobs(name: str, namespace: str, **_) -> None:
-    """Cancel the training before the TrainingRun goes: delete its RayJobs, wait until gone."""
-    kube: Kube = runtime.kube()
-    selector = f"tugboat.dev/trainingrun={name}"
-    left = kube.list("ray.io/v1", "RayJob", namespace, label_selector=selector)
-    for job in left:
-        kube.delete("ray.io/v1", "RayJob", job["metadata"]["name"], namespace, propagation="Foreground")
-    if left:
-        raise kopf.TemporaryError(f"waiting for {len(left)} RayJob(s) to stop", delay=2)
+def stop_ray_jobs(body, **_) -> None:
+    """Cancel the training before the TrainingRun goes: delete its RayJobs, wait until gone (within
+    the operator's cleanup timeout, then it goes anyway with a Warning naming what was left)."""
+    waiting = cleanup.stop_ray_jobs(runtime.kube(), dict(body), datetime.now(UTC),
+                                    runtime.options().settings.cleanup_timeout)
+    if waiting:
+        raise kopf.TemporaryError(waiting, delay=2)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
@@ -199,6 +215,21 @@ def on_serving_deployment(namespace: str, meta, **_) -> None:
 def on_serving_route(namespace: str, meta, **_) -> None:
     """The Gateway accepted (or refused) an AgentDeployment's HTTPRoute: its status shows it."""
     _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
+               labels={"app.kubernetes.io/managed-by": kopf.ABSENT}, id="foreign-routes")
+def on_foreign_route(name: str, namespace: str, **_) -> None:
+    """A route not ours came or went: a deployment refused for its name may now build its own."""
+    for agent, ns in agent_deployments_naming_route(runtime.kube(), namespace, name):
+        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="serving-gateways")
+def on_gateway(name: str, namespace: str, **_) -> None:
+    """A Gateway came or went: the deployments naming it re-judge their gatewayRef."""
+    for agent, ns in agent_deployments_on_gateway(runtime.kube(), namespace, name):
+        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
@@ -250,6 +281,16 @@ def _deletes_namespaces(spec, **_) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, TENANT.plural, when=_deletes_namespaces, id="delete-tenant-namespaces")
-def delete_tenant_namespaces(name: str, spec, **_) -> None:
-    """deletionPolicy Delete: the Tenant's own namespaces, and all data in them, go with it."""
-    delete_namespaces(runtime.kube(), name, dict(spec))
+def delete_tenant_namespaces(name: str, body, **_) -> None:
+    """deletionPolicy Delete: the namespaces the operator created for the Tenant, and all data in
+    them, go with it; adopted ones stay. A refusal is retried (kopf) within the cleanup timeout,
+    then the Tenant goes with a Warning naming what is left."""
+    kube, s = runtime.kube(), runtime.options().settings
+    try:
+        delete_namespaces(kube, name, s)
+    except KubeError as exc:
+        if not cleanup.timed_out(dict(body), datetime.now(UTC), s.cleanup_timeout):
+            raise
+        kube.event(dict(body), "Warning", "CleanupTimedOut",
+                   f"gave up deleting the tenant's namespaces after {s.cleanup_timeout:.0f}s: {exc}; "
+                   "they are left behind for a person to clean up")

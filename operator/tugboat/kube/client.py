@@ -65,12 +65,33 @@ class Kube:
                 config.load_kube_config()
         return cls(client.ApiClient())
 
+    def bearer_token(self) -> str | None:
+        """The token our client authenticates with, for kopf's own connection (None: certificates).
+
+        The client keeps it under `BearerToken` with its scheme ("Bearer x"; in-cluster "bearer x").
+        A rotating in-cluster token is re-read first, as the client itself does before a request.
+        """
+        cfg = self.api.configuration
+        if cfg.refresh_api_key_hook is not None:
+            cfg.refresh_api_key_hook(cfg)
+        value = (cfg.api_key or {}).get("BearerToken", "").strip()
+        scheme, _, token = value.partition(" ")
+        return (token.strip() if scheme.lower() == "bearer" else value) or None
+
     def _resource(self, api_version: str, kind: str):
         # The dynamic client caches discovery itself; lookups after the first are in memory.
         try:
             return self._dyn.resources.get(api_version=api_version, kind=kind)
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (its CRD is installed), by discovery."""
+        try:
+            self._resource(api_version, kind)
+        except NotFound:
+            return False
+        return True
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
         try:
@@ -105,12 +126,26 @@ class Kube:
         except _CALL_ERRORS as exc:
             raise _error(exc) from exc
 
+    def create(self, manifest: dict) -> dict:
+        """Create, never update: Conflict when the object exists (the answer tells who made it)."""
+        meta = manifest["metadata"]
+        try:
+            return self._resource(manifest["apiVersion"], manifest["kind"]).create(
+                body=manifest, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER).to_dict()
+        except _CALL_ERRORS as exc:
+            raise _error(exc) from exc
+
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
-                     status: dict) -> dict:
-        """Merge-patch the status subresource; never touches spec or metadata."""
+                     status: dict, resource_version: str | None = None) -> dict:
+        """Merge-patch the status subresource; never touches spec or metadata. With
+        `resource_version`, only if the object is still that version (else Conflict): a status
+        decided from an older read never overwrites what another writer put there since."""
+        body: dict = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             res = self._resource(api_version, kind).subresources["status"]
-            return res.patch(body={"status": status}, name=name, namespace=namespace,
+            return res.patch(body=body, name=name, namespace=namespace,
                              content_type="application/merge-patch+json",
                              field_manager=FIELD_MANAGER).to_dict()
         except _CALL_ERRORS as exc:
@@ -126,11 +161,13 @@ class Kube:
             raise _error(exc) from exc
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> None:
+               propagation: str = "Background", uid: str | None = None) -> None:
+        """Gone already is fine. `uid`: delete only that object (Conflict if the name is another's)."""
+        body: dict = {"propagationPolicy": propagation}
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
         try:
-            self._resource(api_version, kind).delete(
-                name=name, namespace=namespace,
-                body={"propagationPolicy": propagation})
+            self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except _CALL_ERRORS as exc:
             err = _error(exc)
             if not isinstance(err, NotFound):

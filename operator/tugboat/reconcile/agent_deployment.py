@@ -49,6 +49,7 @@ from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
 from .release_tracks import ReleaseView, Tracks, tracks_for
 from .serving_graph import PublishedGraph, plan_graph
 from .tenancy import TenantView, model_line_allowed, node_pool_allowed, require_tenant
+from .trust_key import key_problem
 from .validity import validate
 
 CANARY_SCALE_DOWN_DELAY = 30.0  # seconds a canary at weight 0 keeps its pods (in-flight requests)
@@ -90,6 +91,10 @@ class Observed:
     served_graphs: dict[str, int] | None = None  # pods per graph they serve; None: not observable
     canary_deployment: DeploymentView | None = None
     route: RouteStatus | None = None  # our HTTPRoute's acceptance (gateway mode, once it exists)
+    # A route of our route's name that another owns (a person, another deployment): never written.
+    route_foreign_owner: str | None = None
+    gateway_found: bool | None = None  # the Gateway of spec.traffic.gatewayRef; None: not looked up
+    gateway_api: bool = True  # the cluster serves Gateway API HTTPRoutes
 
 
 def _plan_for(rollout: dict, target: tuple[str, str] | None) -> TargetPlan | None:
@@ -164,6 +169,29 @@ def _gpus_within_limit(tenant: TenantView | None):
     return check
 
 
+def _route_is_ours(observed: Observed):
+    def check(spec: AgentDeploymentSpec):
+        if spec.traffic.gateway_ref is None or observed.route_foreign_owner is None:
+            return None
+        name = route_name(spec, observed.meta.name)
+        return (Reason.HTTP_ROUTE_NOT_OWNED,
+                f"spec.traffic.httpRoute: HTTPRoute {observed.meta.namespace}/{name} already exists and "
+                f"belongs to {observed.route_foreign_owner}, not to this AgentDeployment; the operator "
+                "never writes over it: name another route (or remove that one)")
+    return check
+
+
+def _gateway_exists(observed: Observed):
+    def check(spec: AgentDeploymentSpec):
+        ref = spec.traffic.gateway_ref
+        if ref is None or observed.gateway_found is not False:
+            return None
+        return (Reason.GATEWAY_NOT_FOUND,
+                f"spec.traffic.gatewayRef: Gateway {ref.namespace or observed.meta.namespace}/{ref.name} "
+                "does not exist; nothing is routed until it does")
+    return check
+
+
 def _schema_parses(spec: AgentDeploymentSpec):
     detector = spec.guardrails.success_detector
     if detector.kind != DetectorKind.JSON_SCHEMA:
@@ -219,6 +247,26 @@ def _stop_serving(observed: Observed) -> tuple[tuple[str, str, str, str | None],
     if observed.hpa_exists:
         out.append(("autoscaling/v2", "HorizontalPodAutoscaler", name, ns))
     return tuple(out)
+
+
+REVOKED = "Revoked"
+# A right the Tenant no longer grants (or no Tenant at all): the serving it allowed stops.
+_REVOKED = frozenset({Reason.NAMESPACE_NOT_IN_TENANT, Reason.MODEL_LINE_NOT_ALLOWED,
+                      Reason.NODE_POOL_NOT_ALLOWED, Reason.GPU_LIMIT_EXCEEDED})
+
+
+def _revoked(observed: Observed, stop: Outcome) -> Outcome:
+    """An invalid spec keeps what serves (fixing a typo loses nothing); a revoked right does not."""
+    valid = next((c for c in stop.status.conditions if c.type == "Valid"), None)
+    serving = _stop_serving(observed)
+    if valid is None or valid.reason not in _REVOKED or not (serving or observed.status.phase == REVOKED):
+        return stop
+    status = stop.status.model_copy(update={
+        "phase": REVOKED, "message": f"serving stopped: {valid.message}", "ready_replicas": 0,
+        "release": None, "release_digest": None, "endpoint": None, "graph": None,
+        "canary_release": None, "canary_weight": None, "canary_idle_since": None})
+    return replace(stop, status=status, deletions=serving,
+                   events=phase_event(observed.status, status, Reason(valid.reason), status.message))
 
 
 def _waiting(observed: Observed, status: AgentDeploymentStatus, reason: Reason, message: str,
@@ -338,6 +386,22 @@ def _route_gate(spec: AgentDeploymentSpec, meta: Meta, route: RouteStatus | None
     return shown, why
 
 
+def _routed(observed: Observed, spec: AgentDeploymentSpec, route: RouteStatus | None):
+    """The Routed condition: which traffic mode is in use, and whether the gateway took the route."""
+    if route is not None:
+        ref = spec.traffic.gateway_ref
+        on = f"HTTPRoute {route.name} on Gateway {ref.namespace or observed.meta.namespace}/{ref.name}"
+        if route.accepted:
+            return "Routed", True, Reason.ROUTE_ACCEPTED, f"{on}: accepted"
+        why = ": ".join(x for x in (route.reason or "not accepted yet", route.message) if x)
+        return "Routed", False, Reason.ROUTE_NOT_ACCEPTED, f"{on}: {why}"
+    split = f"both tracks' pods behind Service {serving_name(observed.meta.name)}, traffic by replica ratio"
+    if (observed.spec.get("traffic") or {}).get("gatewayRef") and not observed.gateway_api:
+        return ("Routed", True, Reason.NO_GATEWAY_API,
+                f"spec.traffic.gatewayRef ignored: the cluster serves no Gateway API HTTPRoute; {split}")
+    return "Routed", True, Reason.REPLICA_RATIO, split
+
+
 def _track_events(old: AgentDeploymentStatus, new: AgentDeploymentStatus,
                   releases: tuple[ReleaseView, ...]) -> tuple[EventIntent, ...]:
     out = []
@@ -381,7 +445,7 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
                     f"({cd.ready if cd is not None else 0}/{canary.track.replicas} ready)")
     if canary.note:
         message += f"; {canary.note}"
-    status = set_conditions(status, now, meta.generation,
+    status = set_conditions(status, now, meta.generation, _routed(observed, spec, route),
                             ("Ready", ready, reason, message),
                             ("Progressing", phase == "Deploying", reason, message),
                             ("Degraded", phase == "Degraded", reason,
@@ -417,10 +481,14 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     checks = [require_tenant(tenant, meta.namespace, required=True),
               model_line_allowed(tenant, raw.get("modelLine", "")),
               node_pool_allowed(tenant, raw.get("nodePool", "cpu"), "spec.nodePool"),
-              _gpus_within_limit(tenant), _schema_parses, _deny_patterns_compile]
+              _gpus_within_limit(tenant), _schema_parses, _deny_patterns_compile,
+              _gateway_exists(observed), _route_is_ours(observed)]
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:
-        return stop
+        return _revoked(observed, stop)
+    if spec.traffic.gateway_ref is not None and not observed.gateway_api:
+        # Said in the Routed condition: the same spec serves on clusters with and without a gateway.
+        spec = spec.model_copy(update={"traffic": spec.traffic.model_copy(update={"gateway_ref": None})})
     tracks = tracks_for(spec, tenant, observed.releases, old.stable_release)
     if tracks.stable is None:
         return _waiting(observed, status, Reason.NO_VERIFIED_RELEASE, tracks.message, now)
@@ -431,4 +499,10 @@ def decide(observed: Observed, now: datetime) -> Outcome:
         return _waiting(observed, status, Reason.NO_TRUSTED_KEY,
                         f"no trusted public key: ConfigMap {observed.trust_source} with key public.pem "
                         "is missing; the platform team must create it", now)
+    problem = key_problem(observed.trust_pem)
+    if problem is not None:
+        # Pods given this key could verify nothing: they would crash-loop, so none is desired.
+        return _waiting(observed, status, Reason.INVALID_TRUSTED_KEY,
+                        f"trusted key in ConfigMap {observed.trust_source}: {problem}; the platform team "
+                        "must fix it", now)
     return _serving(observed, spec, status, tracks, path, now)

@@ -27,19 +27,27 @@ from ..api.model_release import (
     ServedBy,
     SigningMethod,
 )
-from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job
+from ..builders.model_release import (
+    KEY_MISSING_JOB_REASON,
+    ReleaseContext,
+    build_export_job,
+    build_sign_job,
+    job_name,
+)
 from ..conditions import find, is_true
 from ..reasons import Reason
 from ..rollout.decide import decide as decide_rollout
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import Intent
+from ..rollout.targets import describe
 from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
 from .validity import validate
 
 POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
-FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
+FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, Reason.SIGNING_KEY_NOT_FOUND,
+            "DigestMismatch",
             "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
 
 
@@ -56,6 +64,7 @@ class JobView:
     succeeded: bool
     failed: bool
     message: str = ""
+    reason: str = ""  # of the Job's Failed condition
 
 
 @dataclass(frozen=True)
@@ -139,9 +148,9 @@ class Observed:
     sigstore_available: bool
     source: SourceView | None = None  # None: the TrainingRun does not exist
     jobs: dict[str, JobView] | None = None  # by role: export, export-tensorrt, sign
-    signing_key: bool = False
     verification: VerifyView | None = None  # made only once Signed and a trusted key exists
     trusted_key: bool = False
+    trust_problem: str | None = None  # why the trusted key cannot verify anything (trust_key)
     registry_version: str | None = None
     config: Config | None = None
     rollout: RolloutView | None = None  # None: not gathered (the release is not verified yet)
@@ -165,9 +174,33 @@ def _owner(meta: Meta) -> dict:
             "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid}}
 
 
-def _failed_stage(status: ModelReleaseStatus) -> bool:
-    return any((c := find(status.conditions, t)) is not None and c.status == "False"
-               and c.reason in FAILURES for t in STAGES)
+def _failed_stages(status: ModelReleaseStatus, generation: int) -> list[tuple[str, int]]:
+    """(stage, generation it failed at) of each failed stage (unrecorded: this generation)."""
+    return [(t, generation if c.observed_generation is None else c.observed_generation) for t in STAGES
+            if (c := find(status.conditions, t)) is not None and c.status == "False" and c.reason in FAILURES]
+
+
+# The Jobs a stage ran: retrying the stage deletes them (their names are fixed per release).
+_STAGE_JOBS = {"Exported": ("export", "export-tensorrt"), "Signed": ("sign",)}
+
+
+def _retry(observed: Observed, status: ModelReleaseStatus, failed: list[tuple[str, int]],
+           now: datetime) -> Outcome:
+    """A failure is final for its generation only: a new spec is judged afresh, from the first
+    failed stage on (its Jobs deleted, its conditions and the later stages' dropped)."""
+    meta, first = observed.meta, STAGES.index(failed[0][0])
+    redo = STAGES[first:]
+    kept = [c for c in status.conditions if c.type not in (*redo, "Degraded")]
+    message = (f"generation {meta.generation}: retrying from {redo[0]} "
+               f"(failed at generation {failed[0][1]})")
+    status = set_conditions(status.model_copy(update={"conditions": kept}), now, meta.generation,
+                            ("Progressing", True, Reason.RETRYING, message),
+                            ("Ready", False, Reason.RETRYING, message))
+    status = status.model_copy(update={"phase": "Pending", "message": message})
+    jobs = [("batch/v1", "Job", job_name(_owner(meta), role), meta.namespace)
+            for stage in redo for role in _STAGE_JOBS.get(stage, ()) if role in (observed.jobs or {})]
+    return Outcome(status=status, deletions=tuple(jobs), requeue_after=POLL_SECONDS,
+                   events=phase_event(observed.status, status, Reason.RETRYING, message))
 
 
 class _Step:
@@ -221,11 +254,12 @@ def _export(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome
 
 def _sign(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome | None:
     ref = spec.signing.key_secret_ref
-    if not step.o.signing_key:
-        step.mark("Signed", False, Reason.SIGNING_KEY_NOT_FOUND,
-                  f"Secret {ref.name} with key {ref.key} not found in {step.o.meta.namespace}")
-        return step.wait("Signing", Reason.SIGNING_KEY_NOT_FOUND, f"waiting for Secret {ref.name}")
     job = (step.o.jobs or {}).get("sign")
+    if job is not None and job.failed and job.reason == KEY_MISSING_JOB_REASON:
+        # The operator cannot read Secrets: the sign Job found the key missing and said so.
+        return step.fail("Signed", Reason.SIGNING_KEY_NOT_FOUND,
+                         f"Secret {ref.name} with key {ref.key} not found in {step.o.meta.namespace}: "
+                         f"the sign Job could not read the key ({job.message})")
     if job is not None and job.failed:
         return step.fail("Signed", Reason.SIGN_FAILED, f"signing failed: {job.message}")
     if job is None or not job.succeeded:
@@ -239,6 +273,11 @@ def _verify(step: _Step) -> Outcome | None:
     if not step.o.trusted_key:
         step.mark("Verified", False, Reason.NO_TRUSTED_KEY, "no trusted public key configured")
         return step.wait("Verifying", Reason.NO_TRUSTED_KEY, "waiting for a trusted public key")
+    if step.o.trust_problem is not None:
+        message = f"the trusted public key is unusable ({step.o.trust_problem}): waiting for the platform " \
+                  "team to fix the trust ConfigMap"
+        step.mark("Verified", False, Reason.INVALID_TRUSTED_KEY, message)
+        return step.wait("Verifying", Reason.INVALID_TRUSTED_KEY, message)
     v = step.o.verification
     if v is None:
         return step.wait("Verifying", Reason.VERIFIED, "verifying digests and signature")
@@ -289,7 +328,10 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
     if stop is not None:
         return stop
-    if _failed_stage(status):
+    failed = _failed_stages(status, meta.generation)
+    if failed and failed[0][1] < meta.generation:
+        return _retry(observed, status, failed, now)
+    if failed:
         return Outcome(status=status)
     step = _Step(observed, status, now)
     src, cfg = observed.source, observed.config
@@ -337,6 +379,13 @@ def _roll_out(step: _Step, spec: ModelReleaseSpec, view: RolloutView) -> Outcome
         # Nothing rolls out: the release stays Ready and says why (with what tenancy refused).
         why = "; ".join((d.verdict.message, *view.refused))
         step.mark("Progressing", False, d.verdict.reason, why)
+        if spec.rollout.selector is not None:
+            # Likely a typo in the labels: said where a person looks first. The release stays
+            # Ready, so a deployment that comes to match it later still gets the rollout.
+            step.mark("Valid", False, Reason.SELECTOR_MATCHES_NOTHING,
+                      f"spec.rollout.selector {describe(spec.rollout.selector)} matches no AgentDeployment "
+                      f"of model line {spec.model_line} that may be a target: "
+                      + ("; ".join(view.refused) or "the line has no AgentDeployment"))
         phase, reason = "Ready", Reason.RELEASE_READY
         message = f"exported, signed, verified and registered; {why}"
     else:

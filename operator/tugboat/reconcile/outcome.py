@@ -74,7 +74,7 @@ def phase_event(old: StatusBase, new: StatusBase, reason: str, message: str) -> 
     """One Event per phase change (Argo's lesson: events and timestamps on transitions only)."""
     if old.phase == new.phase:
         return ()
-    kind = "Warning" if new.phase in ("Invalid", "Failed", "RolledBack", "Degraded") else "Normal"
+    kind = "Warning" if new.phase in ("Invalid", "Failed", "RolledBack", "Degraded", "Revoked") else "Normal"
     return (EventIntent(kind, reason, f"{old.phase or 'New'} -> {new.phase}: {message}"),)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from ..api.base import ConditionStatus
@@ -36,7 +37,14 @@ from .decision import Condition, ConditionType, Decision, RolloutVerdict, Target
 from .inputs import Observation, Served, Target, TargetKey
 from .intents import ANNOTATION, Intent, IntentVerb
 from .measure import measurement
-from .schedule import ACTIVE, requeue_after
+from .schedule import (
+    ACTIVE,
+    MIN_REQUEUE_SECONDS,
+    SETTLE_RECOUNT_SECONDS,
+    SETTLE_SECONDS,
+    requeue_after,
+    settling,
+)
 from .steps import enter, waiting_for
 
 DONE = (TargetState.PROMOTED, TargetState.ROLLED_BACK)
@@ -54,7 +62,7 @@ def decide(spec: RolloutSpec, targets: Sequence[Target], status: RolloutStatus |
     if finished:
         run.take_intent(intent)  # only a retry reopens a finished rollout
         if run.status.phase in TERMINAL:
-            return run.unchanged()
+            return run.settle(served) if settling(run.status, now) else run.unchanged()
     run.line_up()
     if not finished:
         run.take_intent(intent)
@@ -252,6 +260,26 @@ class _Pass:
         return Decision(status=self.status, verdict=v, conditions=_conditions(v, self.plans),
                         events=tuple(self.events), target_events=tuple(self.target_events),
                         requeue_after=requeue_after(self.spec, self.status, self.now))
+
+    def settle(self, served: Sequence[Served]) -> Decision:
+        """After a rollback: what the canary served while breaching, counted again as the
+        scrapes that had not yet seen its last answers come in."""
+        self.count_exposure(served)
+        total = None
+        for i, p in enumerate(self.plans):
+            exposed = _minus(p.exposure, p.exposure_at_first_failure)
+            if exposed is not None:
+                total = _plus(total or Exposure(), exposed)
+                self.plans[i] = p.model_copy(update={"breach_exposure": exposed})
+        everything = Exposure()
+        for p in self.plans:
+            everything = _plus(everything, p.exposure)
+        self.status = self.status.model_copy(update={"targets": self.plans, "breach_exposure": total,
+                                                     "exposure": everything})
+        out = self.unchanged()
+        left = SETTLE_SECONDS - (self.now - self.status.breach.time).total_seconds()
+        return replace(out, status=self.status,
+                       requeue_after=max(MIN_REQUEUE_SECONDS, min(left, SETTLE_RECOUNT_SECONDS)))
 
     def unchanged(self) -> Decision:
         s = self.status

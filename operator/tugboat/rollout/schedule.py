@@ -18,6 +18,16 @@ from .steps import waiting_for
 MIN_REQUEUE_SECONDS = 1.0
 ACTIVE = (TargetState.PROGRESSING, TargetState.PAUSED, TargetState.INCONCLUSIVE)
 FINISHED = (None, RolloutPhase.PROMOTED, RolloutPhase.ROLLED_BACK)
+# Prometheus sees the canary's last answers a scrape (or two) after they were served: a rolled-back
+# release keeps counting its exposure this long after the breach, so none of them goes uncounted.
+SETTLE_SECONDS = 30.0
+SETTLE_RECOUNT_SECONDS = 5.0  # how often it recounts meanwhile
+
+
+def settling(status: RolloutStatus | None, now: datetime) -> bool:
+    """A rollback recent enough that its breach exposure may still grow."""
+    return (status is not None and status.phase == RolloutPhase.ROLLED_BACK and status.breach is not None
+            and (now - status.breach.time).total_seconds() < SETTLE_SECONDS)
 
 
 def due_checks(spec: RolloutSpec, status: RolloutStatus | None, now: datetime) -> tuple[DueCheck, ...]:

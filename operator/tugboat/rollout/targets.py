@@ -52,3 +52,15 @@ def select_targets(selector: LabelSelector | None, candidates: Sequence[Candidat
                         max_weight=c.max_weight, stable_release=c.stable_release, traffic=c.traffic)
                  for c in candidates
                  if c.pinned_release is None and c.tenant_pin is None and matches(selector, c.labels))
+
+
+def describe(selector: LabelSelector) -> str:
+    """A selector as kubectl writes it: `team=a,tier in (gold,silver),!beta`."""
+    parts = [f"{k}={v}" for k, v in sorted(selector.match_labels.items())]
+    for req in selector.match_expressions:
+        op = SelectorOperator(req.operator)
+        parts.append({SelectorOperator.IN: f"{req.key} in ({','.join(req.values)})",
+                      SelectorOperator.NOT_IN: f"{req.key} notin ({','.join(req.values)})",
+                      SelectorOperator.EXISTS: req.key,
+                      SelectorOperator.DOES_NOT_EXIST: f"!{req.key}"}[op])
+    return ",".join(parts) or "(everything)"

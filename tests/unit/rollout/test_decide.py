@@ -113,6 +113,22 @@ def test_breach_exposure_is_what_the_canary_served_while_failing(now):
     assert d.status.exposure.requests == 160
 
 
+def test_breach_exposure_keeps_counting_the_scrapes_that_come_in_after_the_rollback(now):
+    # Seen in e2e: a canary rolled back on its first failing window showed a breach exposure of 0
+    # while the traffic generator counted answers; Prometheus had not scraped them yet.
+    spec2 = spec({"weight": 50}, checks=(ERR.model_copy(update={"failure_limit": 0}),))
+    d = decide(spec2, [A], None, now, served=[Served(*A.key, 0, 0)])
+    t1 = later(now, 10)
+    d = decide(spec2, [A], d.status, t1, [obs(A, t1, value=0.3)], served=[Served(*A.key, 0, 0)])
+    assert d.status.phase == "RolledBack" and d.status.breach_exposure.requests == 0
+    late = decide(spec2, [A], d.status, later(t1, 5), served=[Served(*A.key, 8, 24)])
+    assert late.status.phase == "RolledBack" and late.status.breach_exposure.requests == 8
+    assert late.status.targets[0].breach_exposure.tokens == 24 and late.status.exposure.requests == 8
+    assert late.requeue_after == 5.0 and late.events == ()
+    settled = decide(spec2, [A], late.status, later(t1, 31), served=[Served(*A.key, 99, 99)])
+    assert settled.status == late.status and settled.requeue_after is None
+
+
 def test_failed_queries_past_the_error_limit_roll_back(now):
     d = decide(SPEC, [A], None, now)
     for i in range(1, 6):  # errorLimit 4: the fifth failed query in a row rolls back
