@@ -31,6 +31,14 @@ SHA256_HEX = r"^[a-f0-9]{64}$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
+# A root-level CEL rule (the only place metadata.name is visible to the schema): for kinds whose
+# children include a Service (directly or through KubeRay), named after the object by child_name.
+NAME_STARTS_WITH_LETTER = {
+    "rule": "self.metadata.name.matches('^[a-z]')",
+    "message": "metadata.name must start with a letter: Services are named after it (the serving "
+               "Services, KubeRay's head Service) and a Service name is a DNS-1035 label",
+}
+
 
 @dataclass(frozen=True)
 class Rule:

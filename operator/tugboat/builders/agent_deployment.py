@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind, TrafficMode
 from ..api.base import GROUP, PermissionLevel
 from ..api.tenant import TenantSpec
-from .naming import child_name, managed_labels, owner_reference
-from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces, label_value
+from .naming import child_name, label_value, managed_labels, owner_reference
+from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces
 
 PORT = 8080
 GATEWAY_API = "gateway.networking.k8s.io/v1"

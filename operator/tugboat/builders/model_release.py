@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
 
 from ..api.model_release import ExportTarget, ModelReleaseSpec
-from .naming import child_name, managed_labels, owner_reference
+from .naming import child_name, label_value, managed_labels, owner_reference
 
 SIGNING_MOUNT = "/etc/tugboat/signing"
 # The Job condition reason of a sign Job stopped by its pod failure policy (the key is missing).
@@ -30,6 +30,14 @@ class ReleaseContext:
     artifact_root: str = ""
 
 
+RELEASE_LABEL = "tugboat.dev/modelrelease"
+
+
+def jobs_selector(name: str) -> str:
+    """Label selector of a ModelRelease's Jobs: the name as its label holds it."""
+    return f"{RELEASE_LABEL}={label_value(name)}"
+
+
 def job_name(owner: dict, role: str) -> str:
     meta = owner["metadata"]
     return child_name(meta["name"], role, meta["uid"])
@@ -38,7 +46,7 @@ def job_name(owner: dict, role: str) -> str:
 def _job(ctx: ReleaseContext, role: str, pool: str, args: list[str], gpus: int = 0,
          extra_volumes: tuple[tuple[dict, dict], ...] = ()) -> dict:
     meta = ctx.owner["metadata"]
-    labels = managed_labels(**{"tugboat.dev/modelrelease": meta["name"], "tugboat.dev/workload": role})
+    labels = managed_labels(**{RELEASE_LABEL: label_value(meta["name"]), "tugboat.dev/workload": role})
     limits = {"cpu": "2", "memory": "4Gi"}
     tolerations = []
     if gpus:

@@ -19,7 +19,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from ..api.base import GROUP
 from ..api.tenant import TenantQuota, TenantSpec
-from .naming import hash8, managed_labels, owner_reference
+from .naming import label_value, managed_labels, owner_reference
 
 TENANT_LABEL = f"{GROUP}/tenant"
 WAVE_LABEL = f"{GROUP}/rollout-wave"
@@ -52,11 +52,6 @@ class TenantContext:
     owner: dict  # the Tenant (apiVersion, kind, metadata.name/uid)
     gateway_namespace: str
     monitoring_namespace: str
-
-
-def label_value(name: str) -> str:
-    """Object names may exceed a label value's 63 characters; keep long ones unique with a hash."""
-    return name if len(name) <= 63 else f"{name[:54].rstrip('-.')}-{hash8(name)}"
 
 
 def parse_quantity(text: str) -> Decimal:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from ..api.training_run import TrainingRunSpec
-from .naming import child_name, managed_labels, owner_reference
+from .naming import child_name, label_value, managed_labels, owner_reference
 
 CONFIG_MOUNT = "/etc/tugboat/train"
 GPU = "nvidia.com/gpu"
@@ -62,8 +62,17 @@ def build_train_config(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
     }
 
 
+RUN_LABEL = "tugboat.dev/trainingrun"
+
+
+def run_selector(name: str, attempt: int | None = None) -> str:
+    """Label selector of a TrainingRun's objects (of one attempt): the name as its label holds it."""
+    selector = f"{RUN_LABEL}={label_value(name)}"
+    return selector if attempt is None else f"{selector},tugboat.dev/attempt={attempt}"
+
+
 def _labels(ctx: TrainingContext) -> dict[str, str]:
-    return managed_labels(**{"tugboat.dev/trainingrun": ctx.owner["metadata"]["name"],
+    return managed_labels(**{RUN_LABEL: label_value(ctx.owner["metadata"]["name"]),
                              "tugboat.dev/attempt": str(ctx.attempt)})
 
 

@@ -18,6 +18,7 @@ from tugboat_workloads.verify import VerificationError, verify_artifact
 from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE, TRAINING_RUN
 from ..api.model_release import RolloutPhase
+from ..builders.model_release import jobs_selector
 from ..conditions import find, is_true
 from ..kube.client import Kube
 from ..reconcile import model_release as mr
@@ -53,7 +54,7 @@ def _source(kube: Kube, namespace: str, name: str | None) -> mr.SourceView | Non
 def _jobs(kube: Kube, meta: Meta) -> dict[str, mr.JobView]:
     out = {}
     for job in kube.list("batch/v1", "Job", meta.namespace,
-                         label_selector=f"tugboat.dev/modelrelease={meta.name}"):
+                         label_selector=jobs_selector(meta.name)):
         conds = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []
                  if c.get("status") == "True"}
         role = job["metadata"]["labels"].get("tugboat.dev/workload", "")

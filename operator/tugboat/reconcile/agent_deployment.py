@@ -43,7 +43,7 @@ from ..builders.agent_deployment import (
     route_name,
     serving_name,
 )
-from ..builders.tenant import label_value
+from ..builders.naming import label_value
 from ..reasons import Reason
 from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
 from .release_tracks import ReleaseView, Tracks, tracks_for
