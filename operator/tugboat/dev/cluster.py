@@ -59,6 +59,10 @@ def _config(workdir: Path, cluster_name: str) -> list[dict]:
             # Without a default route the apiserver cannot pick an advertise address by itself.
             {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+            # One instance each: a lease renewal missed on a starved machine makes an elected
+            # controller-manager exit (quotas and ServiceAccounts then stop being filled in).
+            {"name": "kube-controller-manager", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
+            {"name": "kube-scheduler", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
         ],
     }
     # kwokctl hands this document to the kwok controller (its --cidr default, for every node
