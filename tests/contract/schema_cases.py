@@ -106,13 +106,13 @@ def _walk(schema: dict, instance: Any, path: Path, cases: list[Case], unreached:
 def _walk_object(schema: dict, instance: Any, path: Path, cases: list[Case], unreached: list[str]) -> None:
     numbers = {}
     for key, sub in schema["properties"].items():
-        if "properties" in sub or "items" in sub:
+        if "properties" in sub or "properties" in sub.get("items", {}):  # needs an instance to vary
             if isinstance(instance, dict) and key in instance:
                 _walk(sub, instance[key], (*path, key), cases, unreached)
             elif _has_cases(sub):
                 unreached.append(_dotted((*path, key)))
             continue
-        _walk(sub, None, (*path, key), cases, unreached)
+        _walk(sub, None, (*path, key), cases, unreached)  # set whole: a scalar or a list of them
         numbers[key] = dict(_bounds(sub))
     # Corners: bounds meet each other (topK at its maximum needs experts at theirs).
     for bound in ("minimum", "maximum"):

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from tests.integration.trust import fresh_public_pem
 from tugboat.api.agent_deployment import AgentDeploymentSpec, AgentDeploymentStatus
 from tugboat.api.crd import openapi_schema
+from tugboat.api.model_release import TargetPlan, TargetState
 from tugboat.api.tenant import TenantSpec
 from tugboat.builders.agent_deployment import ServingConfig
 from tugboat.conditions import find
@@ -36,6 +37,11 @@ CONFIG = ServingConfig(image="img", pool_label="tugboat.dev/pool", artifact_root
 GRAPHS = tuple(PublishedGraph(g, True) for g in ("fp32", "fp16", "int8"))
 RELEASE = ReleaseView("v1", "ml", "moe", True, "Ready", "file:///art/v1", "d" * 64,
                       "2026-01-01T00:00:00Z", GRAPHS)
+# A rollout in progress: v1 stable, v2 canary at 10%, so both tracks' pods are built.
+CANARY_PLAN = TargetPlan(namespace="team-a", name="agent", tenant="team-a", wave=0, stable_release="v1",
+                         state=TargetState.PROGRESSING, weight=10)
+CANARY = ReleaseView("v2", "ml", "moe", True, "Progressing", "file:///art/v2", "e" * 64,
+                     "2026-02-01T00:00:00Z", GRAPHS, plan=CANARY_PLAN, has_rollout=True)
 PEM = fresh_public_pem()
 
 
@@ -62,7 +68,8 @@ def test_accepted_specs_yield_pods_the_serving_runtime_starts_with(side, case, t
     if not (_validated(AgentDeploymentSpec, SCHEMA, raw) and _validated(TenantSpec, TENANT_SCHEMA, tenant)):
         return
     tenant_view = TenantView("team-a", TenantSpec.model_validate(tenant))
-    observed = Observed(META, raw, AgentDeploymentStatus(), tenant_view, (RELEASE,), PEM, config=CONFIG)
+    observed = Observed(META, raw, AgentDeploymentStatus(stable_release="v1"), tenant_view, (RELEASE, CANARY),
+                        PEM, config=CONFIG)
     out = decide(observed, now)
     valid = find(out.status.conditions, "Valid")
     if valid.status == "False":  # refused by the operator: said where a person looks
@@ -70,13 +77,14 @@ def test_accepted_specs_yield_pods_the_serving_runtime_starts_with(side, case, t
         assert out.children == ()
         return
     config_maps = {c["metadata"]["name"]: c for c in out.children if c["kind"] == "ConfigMap"}
-    deployments = [c for c in out.children if c["kind"] == "Deployment"]
-    assert deployments
-    for deployment in deployments:
+    deployments = {c["metadata"]["labels"]["tugboat.dev/track"]: c
+                   for c in out.children if c["kind"] == "Deployment"}
+    assert set(deployments) == {"stable", "canary"}
+    for track, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         settings, guardrails = parse(mount(invocation(container), pod, container, config_maps, tmp_path))
-        assert (settings.graph, settings.tenant) == (raw["graph"]["preferred"], "team-a")
+        assert (settings.track, settings.graph) == (track, raw["graph"]["preferred"])
         assert guardrails.fallback.mode == raw["guardrails"]["fallback"]["mode"]
         assert guardrails.token_budget.tokens_per_window == tenant["tokenBudget"]["tokensPerWindow"]
 
