@@ -21,7 +21,7 @@ test: tools       ## the whole test suite (what CI runs)
 	bash hack/test.sh
 
 test-unit:
-	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/unit tests/contract -q
 
 lint:
 	$(VENV)/bin/ruff check operator workloads tests

@@ -22,7 +22,7 @@ OK = mr.VerifyView(True, "Verified", "5 files match", "d" * 64)
 
 def observed(status=None, **kw):
     base = {"meta": META, "spec": SPEC, "status": status or ModelReleaseStatus(),
-            "sigstore_available": False, "source": READY_SRC, "jobs": {},
+            "source": READY_SRC, "jobs": {},
             "trusted_key": True, "config": CFG}
     return mr.Observed(**{**base, **kw})
 

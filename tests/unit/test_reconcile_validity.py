@@ -87,12 +87,16 @@ def test_agent_deployment_checks(now, tenant_view, spec, reason):
     assert find(agent_deployment.decide(obs, now).status.conditions, "Valid").reason == reason
 
 
-def test_model_release_sigstore_needs_cluster_support(now):
-    spec = {"modelLine": "moe", "source": {"trainingRun": "t"}, "signing": {"method": "SigstoreKeyless"}}
-    out = model_release.decide(model_release.Observed(meta(), spec, ModelReleaseStatus(), False), now)
-    assert "SigstoreKeyless" in find(out.status.conditions, "Valid").message
-    ok = model_release.decide(model_release.Observed(meta(), spec, ModelReleaseStatus(), True), now)
-    assert find(ok.status.conditions, "Valid").status == "True"
+@pytest.mark.parametrize("signing", [
+    {"method": "SigstoreKeyless"},
+    {"method": "SigstoreKeyless", "keySecretRef": {"name": "key"}},  # not signed with the key instead
+])
+def test_model_release_keyless_signing_is_refused(now, signing):
+    spec = {"modelLine": "moe", "source": {"trainingRun": "t"}, "signing": signing}
+    out = model_release.decide(model_release.Observed(meta(), spec, ModelReleaseStatus()), now)
+    valid = find(out.status.conditions, "Valid")
+    assert (valid.status, valid.reason) == ("False", "InvalidSpec") and "SigstoreKeyless" in valid.message
+    assert out.children == ()
 
 
 def test_tenant_namespace_claimed(now):

@@ -82,7 +82,7 @@ def test_names_fit_limits():
 @pytest.mark.parametrize(("pool", "resources", "reason"), [
     (None, {"workers": 1, "gpusPerWorker": 1, "nodePool": "tpu"}, "UnknownNodePool"),
     (POOL, {"workers": 1, "gpusPerWorker": 8, "nodePool": "gpu"}, "InsufficientCapacity"),
-    (POOL, {"workers": 5, "gpusPerWorker": 1, "nodePool": "gpu"}, "InsufficientCapacity"),
+    (POOL, {"workers": 8, "gpusPerWorker": 1, "nodePool": "gpu"}, "InsufficientCapacity"),
 ])
 def test_impossible_placement_is_invalid(now, pool, resources, reason):
     out = tr.decide(observed(spec=spec(resources=resources), pool=pool), now)

@@ -34,10 +34,18 @@ class Variant(StrEnum):
     INT8 = "int8"
 
 
+class TensorRTPrecision(StrEnum):
+    """No int8: a TensorRT int8 engine needs calibration data the export does not have."""
+
+    FP16 = "fp16"
+    FP32 = "fp32"
+
+
 class ExportSpec(WireModel):
     targets: list[ExportTarget] = Field(default_factory=lambda: [ExportTarget.ONNX], min_length=1,
                                         json_schema_extra={"x-kubernetes-list-type": "set"})
-    opset: int = Field(default=18, ge=13, le=23)
+    # The dynamo ONNX exporter emits opset 18 and later.
+    opset: int = Field(default=18, ge=18, le=23)
     tolerance: float = Field(default=1e-4, gt=0.0, le=1.0,
                              description="Max absolute ONNX-vs-torch error for fp32")
     variants: list[Variant] = Field(default_factory=list,
@@ -47,7 +55,7 @@ class ExportSpec(WireModel):
         description="Share of top-1 choices each variant must share with torch, on held-out inputs and "
                     "on the numerics probe, to be published in the artifact; serving nodes re-check "
                     "the probe on their own CPU. A variant below it is left out, the release does not fail")
-    tensorrt_precision: str = Field(default="fp16", pattern=r"^(fp32|fp16|int8)$")
+    tensorrt_precision: TensorRTPrecision = TensorRTPrecision.FP16
     node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63,
                            description="Pool of the ONNX export Job")
     gpu_node_pool: str = Field(default="gpu", pattern=DNS_LABEL, max_length=63,

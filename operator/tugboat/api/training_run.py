@@ -43,9 +43,11 @@ class DataSpec(WireModel):
 
 
 class Precision(StrEnum):
+    """What the training workload can train in. No fp16: it would need loss scaling, and CPU
+    autocast to fp16 is too slow to train with (bf16 has fp32's range and runs on CPU and GPU)."""
+
     FP32 = "fp32"
     BF16 = "bf16"
-    FP16 = "fp16"
 
 
 class TrainingSpec(WireModel):
@@ -97,6 +99,13 @@ class RetrySpec(WireModel):
 
 
 class TrainingRunSpec(WireModel):
+    RULES = (
+        # The global batch is split evenly across the workers (the training workload refuses others).
+        Rule("self.training.batchSize % self.resources.workers == 0",
+             "training.batchSize must be divisible by resources.workers",
+             lambda s: s.training.batch_size % s.resources.workers == 0, ".training.batchSize"),
+    )
+
     model: MoEModelSpec = Field(default_factory=MoEModelSpec)
     data: DataSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)

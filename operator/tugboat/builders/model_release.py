@@ -92,7 +92,9 @@ def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: Export
     ex = spec.export
     args = ["export", "--checkpoint", ctx.checkpoint, "--out", ctx.artifact_dir,
             "--opset", str(ex.opset), "--tolerance", repr(ex.tolerance), "--target", str(target)]
-    if target == ExportTarget.ONNX and ex.variants:
+    # Each export job writes the ONNX graph and the report the artifact is judged by: a
+    # TensorRT-only release (or its job running last) must not drop the variants asked for.
+    if ex.variants:
         args += ["--variants", ",".join(ex.variants), "--min-top1-agreement", repr(ex.min_top1_agreement)]
     if target == ExportTarget.TENSORRT:
         # The engine build needs a GPU: it runs on the GPU pool from the exported ONNX.

@@ -50,16 +50,19 @@ def build_train_config(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
     meta = ctx.owner["metadata"]
     wire = spec.wire()
     res = spec.resources
-    return {
+    config = {
         "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
         "attempt": ctx.attempt,
         "model": wire["model"], "data": wire["data"], "training": wire["training"],
         "resources": {"workers": res.workers, "useGpu": res.gpus_per_worker > 0,
                       "cpusPerWorker": res.cpus_per_worker},
         "routerHealth": wire["routerHealth"],
-        "mlflow": {"trackingUri": ctx.mlflow_tracking_uri, "experiment": spec.mlflow.experiment},
         "storagePath": ctx.storage_path,
     }
+    if ctx.mlflow_tracking_uri:
+        # Absent, not null: without a tracking server the workload trains untracked.
+        config["mlflow"] = {"trackingUri": ctx.mlflow_tracking_uri, "experiment": spec.mlflow.experiment}
+    return config
 
 
 RUN_LABEL = "tugboat.dev/trainingrun"

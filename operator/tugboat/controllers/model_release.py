@@ -144,7 +144,7 @@ def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> 
     if is_true(status.conditions, "Verified") and not is_true(status.conditions, "Registered"):
         registry = _registry_version(s, spec, meta)
     return mr.Observed(
-        meta=meta, spec=spec, status=status, sigstore_available=s.sigstore_available,
+        meta=meta, spec=spec, status=status,
         source=_source(kube, meta.namespace, (spec.get("source") or {}).get("trainingRun")),
         jobs=_jobs(kube, meta),
         verification=verification, trusted_key=public is not None, trust_problem=problem,

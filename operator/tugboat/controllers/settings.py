@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Settings:
-    sigstore_available: bool = False
     # Node pools are found by this node label (e.g. cloud.google.com/gke-nodepool on GKE).
     pool_label: str = "tugboat.dev/pool"
     # Ray head and export Jobs need no GPU: they run on this pool.

@@ -1,8 +1,8 @@
 """AgentDeployment: judge the spec against its Tenant, build the stable and canary tracks the
 releases' rollout plans ask for, desire the serving objects, and report readiness. Pure.
 
-Decides validity (tenant, model line, node pool, GPU limit, detector schema, deny patterns in
-the runtime's RE2 dialect), the serving
+Decides validity (tenant, model line, node pool, GPU limit, detector schema and pattern, deny
+patterns in the runtime's RE2 dialect, a fallback it can serve), the serving
 objects of both tracks (which releases they serve is `release_tracks`' rule), the canary's
 pods (following the weight; at weight 0 they go after a delay through a gateway, at once by
 replica ratio, where pods are the split), the hand-over after a promotion (the canary keeps the
@@ -14,6 +14,7 @@ existing ones are deleted. Must not read the cluster or the clock (`now` comes i
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from ..api.agent_deployment import (
     AgentDeploymentSpec,
     AgentDeploymentStatus,
     DetectorKind,
+    FallbackMode,
     RouteStatus,
     TrafficMode,
 )
@@ -214,6 +216,29 @@ def _deny_patterns_compile(spec: AgentDeploymentSpec):
         except DenyPatternError as exc:
             return (Reason.INVALID_DENY_PATTERN,
                     f"spec.guardrails.promptFilter.denyPatterns[{index}]: {pattern!r} is {exc}")
+    return None
+
+
+def _detector_pattern_compiles(spec: AgentDeploymentSpec):
+    """The runtime compiles the Regex detector's pattern with Python's `re` at startup: a bad one
+    would stop every pod, so it is refused here, with the same engine's words."""
+    detector = spec.guardrails.success_detector
+    if detector.kind != DetectorKind.REGEX:
+        return None
+    try:
+        re.compile(detector.pattern or "")
+    except re.error as exc:
+        return (Reason.INVALID_SPEC, "spec.guardrails.successDetector.pattern: invalid regular "
+                f"expression {detector.pattern!r}: {exc}")
+    return None
+
+
+def _fallback_servable(spec: AgentDeploymentSpec):
+    # The runtime's SimpleModel fallback needs a second signed artifact (--fallback-artifact),
+    # which the API has no field to name yet: pods told SimpleModel would never start.
+    if spec.guardrails.fallback.mode == FallbackMode.SIMPLE_MODEL:
+        return (Reason.INVALID_SPEC, "spec.guardrails.fallback.mode: SimpleModel needs a fallback model "
+                "the operator cannot give the serving pods yet; use Refuse")
     return None
 
 
@@ -482,6 +507,7 @@ def decide(observed: Observed, now: datetime) -> Outcome:
               model_line_allowed(tenant, raw.get("modelLine", "")),
               node_pool_allowed(tenant, raw.get("nodePool", "cpu"), "spec.nodePool"),
               _gpus_within_limit(tenant), _schema_parses, _deny_patterns_compile,
+              _detector_pattern_compiles, _fallback_servable,
               _gateway_exists(observed), _route_is_ours(observed)]
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:

@@ -145,7 +145,6 @@ class Observed:
     meta: Meta
     spec: dict
     status: ModelReleaseStatus
-    sigstore_available: bool
     source: SourceView | None = None  # None: the TrainingRun does not exist
     jobs: dict[str, JobView] | None = None  # by role: export, export-tensorrt, sign
     verification: VerifyView | None = None  # made only once Signed and a trusted key exists
@@ -156,13 +155,13 @@ class Observed:
     rollout: RolloutView | None = None  # None: not gathered (the release is not verified yet)
 
 
-def _signing_supported(sigstore: bool):
-    def check(spec: ModelReleaseSpec):
-        if spec.signing.method == SigningMethod.SIGSTORE_KEYLESS and not sigstore:
-            return (Reason.INVALID_SPEC, "spec.signing.method: SigstoreKeyless needs a Sigstore "
-                    "issuer configured for this cluster; use method Key with keySecretRef")
-        return None
-    return check
+def _signing_supported(spec: ModelReleaseSpec):
+    # The sign workload signs with a private key only: a keyless request must not be signed with a
+    # key behind the user's back (nor crash the pass when no keySecretRef is given).
+    if spec.signing.method == SigningMethod.SIGSTORE_KEYLESS:
+        return (Reason.INVALID_SPEC, "spec.signing.method: SigstoreKeyless is not supported by the "
+                "signing workload yet; use method Key with keySecretRef")
+    return None
 
 
 def artifact_dir(config: Config, meta: Meta) -> str:
@@ -324,7 +323,7 @@ def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None)
 
 def decide(observed: Observed, now: datetime) -> Outcome:
     meta, old = observed.meta, observed.status
-    checks = [_signing_supported(observed.sigstore_available)]
+    checks = [_signing_supported]
     spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
     if stop is not None:
         return stop

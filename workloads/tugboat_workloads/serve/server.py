@@ -37,9 +37,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     # *_created series double the exposition and no dashboard or canary query reads them.
     disable_created_metrics()
     try:
-        settings = resolve_settings(sys.argv[1:] if argv is None else argv,
-                                    os.environ if environ is None else environ)
-        config = _guardrails(settings)
+        settings, config = startup_config(sys.argv[1:] if argv is None else argv,
+                                          os.environ if environ is None else environ)
         audit_key = load_audit_key(settings.audit_key_file)
         api_keys = load_api_keys(settings.api_keys_file)
     except (SettingsError, GuardrailConfigError, AuditKeyError, ApiKeysError) as err:
@@ -52,6 +51,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                     "(id %s) and match only within this process",
                     f" at {settings.audit_key_file}" if settings.audit_key_file else "", audit_key.key_id)
     return asyncio.run(serve(settings, config, audit_key, api_keys))
+
+
+def startup_config(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[ServeSettings, GuardrailConfig]:
+    """The flags, then the guardrails file: what startup checks first (exit 2 on error). Pure
+    parsing of what the pod was given; the key files are read after it."""
+    settings = resolve_settings(argv, environ)
+    return settings, _guardrails(settings)
 
 
 def _guardrails(settings: ServeSettings) -> GuardrailConfig:

@@ -16,7 +16,7 @@ from tugboat_workloads.sign.manifest_file import MANIFEST_FILE, SIGNATURE_FILE
 from tugboat_workloads.sign.signer import SignError, sign_artifact
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tugboat_workloads.sign",
         description="Write manifest.json and model.sig into an artifact directory.")
@@ -33,7 +33,7 @@ def _write_result(path: Path | None, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    args = parse_args(argv)
     if not args.private_key.is_file():
         # The Secret (mounted optional) or its key is absent: retrying cannot help.
         message = f"signing key {args.private_key} not found: the Secret or its key is missing"

@@ -24,11 +24,15 @@ from tugboat_workloads.train.resume import ResumePoint, find_resume_point
 log = logging.getLogger("tugboat_workloads.train")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tugboat_workloads.train")
     parser.add_argument("--config", required=True, help="CONFIG.json written by the operator")
     parser.add_argument("--result", help="where to write RESULT.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         result = run_attempt(args.config)
