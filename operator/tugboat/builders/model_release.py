@@ -21,6 +21,7 @@ class ReleaseContext:
     image: str
     pool_label: str
     checkpoint: str  # directory of the source checkpoint
+    checkpoint_root: str  # the source TrainingRun's storage prefix: the export refuses anything outside it
     artifact_dir: str
     artifact_pvc: str | None = None
     artifact_root: str = ""
@@ -78,7 +79,8 @@ def _job(ctx: ReleaseContext, role: str, pool: str, args: list[str], gpus: int =
 
 def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: ExportTarget) -> dict:
     ex = spec.export
-    args = ["export", "--checkpoint", ctx.checkpoint, "--out", ctx.artifact_dir,
+    args = ["export", "--checkpoint", ctx.checkpoint, "--checkpoint-root", ctx.checkpoint_root,
+            "--out", ctx.artifact_dir,
             "--opset", str(ex.opset), "--tolerance", repr(ex.tolerance), "--target", str(target)]
     if target == ExportTarget.ONNX and ex.variants:
         args += ["--variants", ",".join(ex.variants), "--min-top1-agreement", repr(ex.min_top1_agreement)]

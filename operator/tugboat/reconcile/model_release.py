@@ -13,6 +13,7 @@ when to look again. The registry alias moves to this version once Promoted, neve
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,12 +36,13 @@ from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import Intent
 from ..rollout.targets import describe
 from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
+from .provenance import checkpoint_prefix, checkpoint_refusal
 from .validity import validate
 
 POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
-FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
+FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
             "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
 
 
@@ -50,6 +52,7 @@ class SourceView:
     failed: bool
     checkpoint: str | None
     message: str = ""
+    uid: str = ""  # the TrainingRun's: its storage prefix is the only place its checkpoint may be
 
 
 @dataclass(frozen=True)
@@ -298,8 +301,13 @@ def _register(step: _Step, spec: ModelReleaseSpec, artifact: str) -> Outcome | N
     return None
 
 
+def source_prefix(config: Config, meta: Meta, spec: ModelReleaseSpec, src: SourceView) -> str:
+    """The storage prefix of the source TrainingRun (same namespace as the release)."""
+    return checkpoint_prefix(config.artifact_root, meta.namespace, spec.source.training_run or "", src.uid)
+
+
 def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None) -> Outcome | None:
-    """Export needs a trained checkpoint: wait for it, or fail if it cannot come."""
+    """Export needs a trained checkpoint of the source's own: wait for it, or fail if it cannot come."""
     name = spec.source.training_run
     if spec.source.model_uri is not None:
         return step.fail("Exported", Reason.SOURCE_FAILED,
@@ -311,6 +319,10 @@ def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None)
         return step.fail("Exported", Reason.SOURCE_FAILED, f"TrainingRun {name} failed: {src.message}")
     if not src.ready or not src.checkpoint:
         return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}")
+    refusal = checkpoint_refusal(src.checkpoint, source_prefix(step.o.config, step.o.meta, spec, src))
+    if refusal is not None:
+        # A tampered status or MLflow run must never hand the export another tenant's files.
+        return step.fail("Exported", Reason.UNTRUSTED_CHECKPOINT, f"TrainingRun {name}: {refusal}")
     return None
 
 
@@ -337,9 +349,11 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     else:
         # Exported is final: the source TrainingRun may be gone (cleaned up) without harm.
         artifact = (status.artifact_uri or "").removeprefix("file://") or artifact_dir(cfg, meta)
+    sourced = not exported and src is not None and src.checkpoint
     ctx = ReleaseContext(owner=_owner(meta), image=cfg.image, pool_label=cfg.pool_label,
-                         checkpoint=src.checkpoint if src and src.checkpoint else "", artifact_dir=artifact,
-                         artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
+                         checkpoint=posixpath.normpath(src.checkpoint) if sourced else "",
+                         checkpoint_root=source_prefix(cfg, meta, spec, src) if sourced else "",
+                         artifact_dir=artifact, artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
     for stage in (lambda: is_true(step.status.conditions, "Exported") or _export(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Signed") or _sign(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Verified") or _verify(step),

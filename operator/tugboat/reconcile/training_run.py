@@ -19,6 +19,7 @@ from ..builders.training_run import TrainingContext, build_config_map, build_ray
 from ..conditions import find
 from ..reasons import Reason
 from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
+from .provenance import checkpoint_prefix
 from .tenancy import TenantView, named_tenant, node_pool_allowed
 from .validity import validate
 
@@ -114,8 +115,7 @@ def _owner(meta: Meta) -> dict:
 
 
 def storage_path(config: Config, meta: Meta) -> str:
-    """One checkpoint directory per TrainingRun (by uid), shared by all its attempts."""
-    return f"{config.artifact_root.rstrip('/')}/checkpoints/{meta.namespace}/{meta.name}-{meta.uid[:8]}"
+    return checkpoint_prefix(config.artifact_root, meta.namespace, meta.name, meta.uid)
 
 
 def _with_run(status: TrainingRunStatus, run: RunView | None) -> TrainingRunStatus:
