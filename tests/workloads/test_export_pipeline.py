@@ -229,7 +229,8 @@ def test_a_checkpoint_outside_the_runs_storage_is_refused_even_through_a_symlink
     assert code == 1 and result["reason"] == "UntrustedCheckpoint"
     assert str(checkpoint) in result["message"] and f"{storage}/" in result["message"]
     assert not out.exists()
-    code, result, _ = _export(tmp_path, storage / ".." / "other" / "step-7", "--checkpoint-root", str(storage))
+    climbing = storage / ".." / "other" / "step-7"
+    code, result, _ = _export(tmp_path, climbing, "--checkpoint-root", str(storage))
     assert code == 1 and result["reason"] == "UntrustedCheckpoint"
     inside = Path(shutil.copytree(checkpoint, storage / "step-8"))
     code, result, _ = _export(tmp_path, inside, "--checkpoint-root", str(storage))

@@ -42,8 +42,8 @@ from .validity import validate
 POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
-FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, "DigestMismatch",
-            "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
+FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED,
+            "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,8 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     ctx = ReleaseContext(owner=_owner(meta), image=cfg.image, pool_label=cfg.pool_label,
                          checkpoint=posixpath.normpath(src.checkpoint) if sourced else "",
                          checkpoint_root=source_prefix(cfg, meta, spec, src) if sourced else "",
-                         artifact_dir=artifact, artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
+                         artifact_dir=artifact, artifact_pvc=cfg.artifact_pvc,
+                         artifact_root=cfg.artifact_root)
     for stage in (lambda: is_true(step.status.conditions, "Exported") or _export(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Signed") or _sign(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Verified") or _verify(step),
