@@ -43,7 +43,8 @@ POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
 FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED,
-            "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
+            "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature",
+            "MalformedManifest"}
 
 
 @dataclass(frozen=True)
