@@ -208,3 +208,10 @@ def test_a_checkpoint_path_is_folded_before_the_job_gets_it(now):
     (job,) = mr.decide(observed(source=src), now).children
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--checkpoint") + 1] == f"{PREFIX}/ckpt"
+
+
+@pytest.mark.parametrize("name", ["o'brien\"s", "back\\slash"])
+def test_a_registry_name_no_search_filter_can_carry_is_invalid(now, name):
+    out = mr.decide(observed(spec={**SPEC, "registry": {"modelName": name}}), now)
+    assert cond(out, "Valid") == ("False", "InvalidSpec") and out.children == ()
+    assert "spec.registry.modelName" in find(out.status.conditions, "Valid").message

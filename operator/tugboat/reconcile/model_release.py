@@ -35,6 +35,7 @@ from ..rollout.decide import decide as decide_rollout
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import Intent
 from ..rollout.targets import describe
+from ..tracking import UnsafeFilterValue, filter_literal
 from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
 from .provenance import checkpoint_prefix, checkpoint_refusal
 from .validity import validate
@@ -160,6 +161,16 @@ def _signing_supported(sigstore: bool):
                     "issuer configured for this cluster; use method Key with keySecretRef")
         return None
     return check
+
+
+def _registry_name_searchable(spec: ModelReleaseSpec):
+    """The registered model is found again by a search filter: a name no filter can carry exactly
+    would be registered anew on every pass."""
+    try:
+        filter_literal(spec.registry.model_name or spec.model_line)
+    except UnsafeFilterValue as exc:
+        return Reason.INVALID_SPEC, f"spec.registry.modelName: {exc}"
+    return None
 
 
 def artifact_dir(config: Config, meta: Meta) -> str:
@@ -329,7 +340,7 @@ def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None)
 
 def decide(observed: Observed, now: datetime) -> Outcome:
     meta, old = observed.meta, observed.status
-    checks = [_signing_supported(observed.sigstore_available)]
+    checks = [_signing_supported(observed.sigstore_available), _registry_name_searchable]
     spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
     if stop is not None:
         return stop
