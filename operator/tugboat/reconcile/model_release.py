@@ -45,7 +45,7 @@ EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
 FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED,
             "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature",
-            "MalformedManifest"}
+            "MalformedManifest", "UnsafeExternalData"}
 
 
 @dataclass(frozen=True)
