@@ -56,6 +56,11 @@ tugboat run --mlflow-uri "$MLFLOW" --prometheus-url "$PROMETHEUS" --artifact-roo
 echo $! >"$STATE/operator.pid"
 echo "operator started (log: $STATE/operator.log, metrics: http://127.0.0.1:18080/metrics)"
 
+kubectl apply -f examples/00-namespaces.yaml
+# Each tenant's caller key, before any serving pod starts (pods read the keys file when they start).
+for ns in team-a team-b; do
+  (umask 077; tugboat dev api-key -n "$ns" --tenant "$ns" --name demo >"$STATE/api-key-$ns")
+done
 kubectl apply -f examples/
 kubectl wait --for=condition=Valid tenants,trainingruns,modelreleases,agentdeployments --all -A \
   --timeout=120s >/dev/null
@@ -85,13 +90,13 @@ echo
 # (team-b in wave 0, team-a in wave 1), judged by Prometheus while traffic flows through nginx.
 GATEWAY=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" \
   "$STATE/dataplane/gateway/gateway.json")
-TEAMS=(team-b=arith-b.example.test=cc-2042 team-a=arith-a.example.test=cc-1042)
+TEAMS=(team-b=arith-b.example.test="$STATE/api-key-team-b" team-a=arith-a.example.test="$STATE/api-key-team-a")
 for ns in team-b team-a; do  # the routes must be programmed before traffic goes through them
   kubectl wait --for=jsonpath='{.status.route.accepted}'=true agentdeployment/arith-agent -n "$ns" \
     --timeout=120s >/dev/null
 done
 python hack/demo_rollout.py ask --url "$GATEWAY" --host arith-a.example.test --tenant team-a \
-  --cost-center cc-1042 || true
+  --api-key-file "$STATE/api-key-team-a" || true
 echo
 # Bounded (15 min at most) and stopped as soon as the rollout has ended.
 python hack/demo_rollout.py traffic --url "$GATEWAY" --seconds 900 --rate 6 "${TEAMS[@]}" \
@@ -115,7 +120,7 @@ echo "traffic during the rollout, per tenant, release and track:"
 cat "$STATE/traffic.txt"
 echo
 python hack/demo_rollout.py ask --url "$GATEWAY" --host arith-a.example.test --tenant team-a \
-  --cost-center cc-1042 || true
+  --api-key-file "$STATE/api-key-team-a" || true
 echo
 echo "demo took $(elapsed)"
 echo "Next: export KUBECONFIG=$KUBECONFIG; kubectl tugboat status mr moe-arith-v2 -n ml-platform"

@@ -1,13 +1,13 @@
 """The demo's canary part (dev only, run by hack/demo.sh): traffic, a rollout follower, a request.
 
-  demo_rollout.py traffic --url URL --seconds N TENANT=HOST=COST_CENTER ...
+  demo_rollout.py traffic --url URL --seconds N TENANT=HOST=API_KEY_FILE ...
       bounded traffic through the dev gateway to each tenant's hostname at --rate requests/s;
       SIGTERM ends it early; then each tenant's report (requests per release and track)
   demo_rollout.py follow --release NAME -n NS AGENT_NS ...
       one line per change of the release: its phase until the rollout starts, then wave, step,
       weight and state per target and the last value and verdict of each check of the wave in
       progress; after Promoted/RolledBack, until every agent's stable track says where it ended
-  demo_rollout.py ask --url URL --host HOST --tenant T --cost-center C
+  demo_rollout.py ask --url URL --host HOST --tenant T --api-key-file F
       one POST /v1/generate through the gateway, with the answer and the upstream that served it
 
 Reads the cluster through the operator's own client; sends to loopback URLs only (TrafficPlan
@@ -43,9 +43,9 @@ def traffic(args) -> int:
     reports: dict[str, object] = {}
     threads = []
     for spec in args.tenants:
-        tenant, host, cost_center = spec.split("=")
+        tenant, host, key_file = spec.split("=")
         plan = TrafficPlan(url=args.url, rate=args.rate, duration=args.seconds, host=host,
-                           headers={"X-Tenant": tenant, "X-Cost-Center": cost_center},
+                           headers={"Authorization": f"Bearer {_key(key_file)}"},
                            concurrency=3, timeout=15)
         thread = threading.Thread(target=lambda t=tenant, p=plan: reports.__setitem__(
             t, run_traffic(p, stop=stop)), name=f"traffic-{tenant}")
@@ -163,12 +163,18 @@ def _follow_agents(kube: Kube, args, t0: float) -> None:
         time.sleep(1)
 
 
+def _key(path: str) -> str:
+    """A key `tugboat dev api-key` printed into a file (kept out of argv and the process list)."""
+    with open(path) as f:
+        return f.read().strip()
+
+
 def ask(args) -> int:
     require_loopback_url(args.url, "demo")
     body = json.dumps({"prompt": PROMPT, "maxTokens": 3}).encode()
-    headers = {"Content-Type": "application/json", "Host": args.host, "X-Tenant": args.tenant,
-               "X-Cost-Center": args.cost_center}
-    print(f"POST {args.url}/v1/generate (Host: {args.host}, X-Tenant: {args.tenant}) "
+    headers = {"Content-Type": "application/json", "Host": args.host,
+               "Authorization": f"Bearer {_key(args.api_key_file)}"}
+    print(f"POST {args.url}/v1/generate (Host: {args.host}, {args.tenant}'s API key) "
           f"{{\"prompt\": \"{PROMPT}\", \"maxTokens\": 3}}")
     request = urllib.request.Request(f"{args.url}/v1/generate", data=body, method="POST", headers=headers)
     try:
@@ -188,7 +194,7 @@ def main() -> int:
     t.add_argument("--url", required=True)
     t.add_argument("--seconds", type=float, required=True)
     t.add_argument("--rate", type=float, default=4.0)
-    t.add_argument("tenants", nargs="+", help="TENANT=HOST=COST_CENTER")
+    t.add_argument("tenants", nargs="+", help="TENANT=HOST=API_KEY_FILE")
     f = sub.add_parser("follow")
     f.add_argument("--release", required=True)
     f.add_argument("-n", "--namespace", required=True)
@@ -199,7 +205,7 @@ def main() -> int:
     a.add_argument("--url", required=True)
     a.add_argument("--host", required=True)
     a.add_argument("--tenant", required=True)
-    a.add_argument("--cost-center", required=True)
+    a.add_argument("--api-key-file", required=True)
     args = parser.parse_args()
     return {"traffic": traffic, "follow": follow, "ask": ask}[args.command](args)
 

@@ -117,23 +117,25 @@ def crds(
 
 @app.command("chart-policies")
 def chart_policies(
-    write: bool = typer.Option(False, help="Write charts/tugboat/templates/policies.yaml"),
-    check: bool = typer.Option(False, help="Exit 1 if the chart's copy differs from policies/"),
+    write: bool = typer.Option(False, help="Write the chart's generated templates"),
+    check: bool = typer.Option(False, help="Exit 1 if a generated template differs from its source"),
 ) -> None:
-    """The Helm chart's template of the admission policies, generated from policies/."""
-    from .chart import TEMPLATE, policies_template
+    """The Helm chart's generated templates: admission policies (from policies/) and the
+    tenants' ClusterRole (from the tenant builder)."""
+    from .chart import chart_templates
     from .dev.tools import repo_root
 
-    text = policies_template(repo_root() / "policies")
-    target = repo_root() / "charts" / "tugboat" / TEMPLATE
-    if check and (not target.exists() or target.read_text() != text):
-        typer.echo(f"{target} is out of date with policies/; run `make crds`", err=True)
-        raise typer.Exit(1)
-    if write:
-        target.write_text(text)
-        typer.echo(f"wrote {target}")
-    if not (check or write):
-        typer.echo(text, nl=False)
+    chart = repo_root() / "charts" / "tugboat"
+    for rel, text in chart_templates(repo_root()).items():
+        target = chart / rel
+        if check and (not target.exists() or target.read_text() != text):
+            typer.echo(f"{target} is out of date; run `make crds`", err=True)
+            raise typer.Exit(1)
+        if write:
+            target.write_text(text)
+            typer.echo(f"wrote {target}")
+        if not (check or write):
+            typer.echo(text, nl=False)
 
 
 @app.command()
@@ -200,8 +202,8 @@ def dev_traffic(
     duration: float = typer.Option(10.0, help="Seconds to send for (0: until --count)"),
     count: int = typer.Option(None, help="Stop after this many requests"),
     host: str = typer.Option(None, help="Host header (for HTTPRoutes with hostnames)"),
-    tenant: str = typer.Option(None, help="X-Tenant header"),
-    cost_center: str = typer.Option(None, help="X-Cost-Center header"),
+    api_key: str = typer.Option(None, envvar="TUGBOAT_API_KEY",
+                                help="The tenant's API key (`tugboat dev api-key` issues one)"),
     permission_level: str = typer.Option(None, help="X-Permission-Level header"),
     max_tokens: int = typer.Option(3, help="maxTokens of each request"),
     seed: int = typer.Option(1, help="Which of the task's prompt sets"),
@@ -219,7 +221,7 @@ def dev_traffic(
             typer.echo(f"no --url and no {found}: is the dev data plane running with its gateway?", err=True)
             raise typer.Exit(2)
         url = json.loads(found.read_text())["url"]
-    headers = {k: v for k, v in (("X-Tenant", tenant), ("X-Cost-Center", cost_center),
+    headers = {k: v for k, v in (("Authorization", api_key and f"Bearer {api_key}"),
                                  ("X-Permission-Level", permission_level)) if v}
     try:
         plan = TrafficPlan(url=url, rate=rate, duration=duration or None, count=count, host=host,
@@ -229,6 +231,21 @@ def dev_traffic(
         raise typer.Exit(2) from None
     report = run_traffic(plan)
     typer.echo(json.dumps(report.to_json(), indent=2) if as_json else report.summary())
+
+
+@dev.command("api-key")
+def dev_api_key(
+    namespace: str = typer.Option(..., "--namespace", "-n", help="The tenant namespace serving it"),
+    tenant: str = typer.Option(..., help="The Tenant the key belongs to"),
+    name: str = typer.Option("dev", help="The key's name in audit lines (replaces one of that name)"),
+    permission_level: str = typer.Option("Standard", help="The highest level the key may ask for"),
+    kubeconfig: str = typer.Option(None, envvar="KUBECONFIG", help="Kubeconfig of the cluster"),
+) -> None:
+    """Issue a tenant API key into its namespace's keys Secret and print it (only its hash is stored)."""
+    from .dev.api_keys import issue_api_key
+    from .kube.client import Kube
+
+    typer.echo(issue_api_key(Kube.connect(kubeconfig), namespace, tenant, name, permission_level))
 
 
 @dev.command("faults")

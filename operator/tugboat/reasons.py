@@ -60,6 +60,7 @@ class Reason(StrEnum):
     NAMESPACE_DELETED = "NamespaceDeleted"
     NAMESPACE_KEPT = "NamespaceKept"
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
+    INVALID_DENY_PATTERN = "InvalidDenyPattern"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"
     GRAPH_NOT_PUBLISHED = "GraphNotPublished"

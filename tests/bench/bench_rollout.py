@@ -43,7 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from tests.bench.rollout_world import (  # noqa: E402
     GATEWAY,
-    HEADERS,
     LINES,
     NS,
     World,
@@ -69,8 +68,8 @@ DRAIN = 4.0  # seconds after weight 0 for answers in flight and nginx's reload
 class Answers:
     """Bounded traffic through the gateway in a thread; each answer with its request's start time."""
 
-    def __init__(self, url: str, host: str, rate: float, seconds: float = 900):
-        self.plan = TrafficPlan(url=url, host=host, headers=HEADERS, rate=rate, duration=seconds,
+    def __init__(self, url: str, host: str, rate: float, headers: dict[str, str], seconds: float = 900):
+        self.plan = TrafficPlan(url=url, host=host, headers=headers, rate=rate, duration=seconds,
                                 concurrency=4, timeout=15, vocab_size=16)
         self.records: list[tuple[float, Served]] = []
         self.stop = threading.Event()
@@ -227,7 +226,7 @@ def flip_rounds(world: World, flips: int, rate: float) -> list[dict]:
     """Flip the split route between the two lines' stable Services under traffic."""
     a, b = (line.first for line in LINES)
     world.kube.apply(split_route((100, 0)))
-    with Answers(world.gateway.url, SPLIT_HOST, rate) as answers:
+    with Answers(world.gateway.url, SPLIT_HOST, rate, world.headers) as answers:
         wait_for(lambda: {s.release for _, s in answers.between(time.time() - 1)} == {a}, timeout=60,
                  interval=0.5, what=f"{SPLIT_HOST} served by {a} only")
         rounds = []
@@ -254,9 +253,9 @@ def flip_rounds(world: World, flips: int, rate: float) -> list[dict]:
     return rounds
 
 
-def request_latencies(url: str, host: str | None, count: int) -> list[float]:
+def request_latencies(url: str, host: str | None, count: int, headers: dict[str, str]) -> list[float]:
     """Seconds of each request, one at a time (no queueing), to `url`."""
-    report = run_traffic(TrafficPlan(url=url, host=host, headers=HEADERS, rate=200, duration=None,
+    report = run_traffic(TrafficPlan(url=url, host=host, headers=headers, rate=200, duration=None,
                                      count=count, concurrency=1, timeout=10, vocab_size=16))
     ok = [s.latency for s in report.served if s.status == 200]
     if len(ok) < count // 2:
@@ -272,10 +271,10 @@ def baselines(world: World, rounds: int = 4, count: int = 50) -> dict:
             "through_gateway_p50_s": (world.gateway.url, line.host)}
     latencies: dict[str, list[float]] = {key: [] for key in ways}
     for url, host in ways.values():
-        request_latencies(url, host, 20)
+        request_latencies(url, host, 20, world.headers)
     for index in range(rounds):
         for key in ways if index % 2 == 0 else reversed(ways):
-            latencies[key] += request_latencies(*ways[key], count)
+            latencies[key] += request_latencies(*ways[key], count, world.headers)
     return {key: round(statistics.median(values), 4) for key, values in latencies.items()}
 
 
@@ -360,7 +359,7 @@ def main() -> int:
         base = baselines(world)
         flips = flip_rounds(world, args.flips, args.split_rate)
         line = LINES[0]
-        with Answers(world.gateway.url, line.host, args.rate) as answers:
+        with Answers(world.gateway.url, line.host, args.rate, world.headers) as answers:
             for index in range(args.rounds):  # intervals interleaved: background load hits each alike
                 for interval in intervals:
                     row = blast_round(world, answers, interval, args.error_rate, index)

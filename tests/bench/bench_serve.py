@@ -30,7 +30,7 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.workloads.serve_fixtures import ServeProcess, build_signed_artifacts  # noqa: E402
+from tests.workloads.serve_fixtures import TEST_CALLER, TEST_KEY, ServeProcess, build_signed_artifacts  # noqa: E402
 
 RESULTS = ROOT / "tests" / "bench" / "results" / "serve.json"
 GUARDRAILS = {
@@ -62,7 +62,7 @@ async def run_round(url: str, bodies: list[dict], concurrency: int) -> tuple[lis
     latencies: list[float] = []
     codes: dict[int, int] = {}
     queue = list(reversed(bodies))
-    headers = {"X-Tenant": "acme", "X-Cost-Center": "cc-bench", "X-Permission-Level": "Standard"}
+    headers = {"Authorization": f"Bearer {TEST_KEY}", "X-Permission-Level": "Standard"}
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while queue:
@@ -126,7 +126,9 @@ def guardrail_cpu_us(work: Path, count: int = 20_000) -> float:
     """In-process cost of the guardrail work per request (admission chain, budget, fallback
     decision, decision counters, audit line): immune to the loopback/scheduling noise above."""
     from tugboat_workloads.serve.admission import admit
+    from tugboat_workloads.serve.audit_key import ephemeral_key
     from tugboat_workloads.serve.audit_log import AuditLog, build_audit_record
+    from tugboat_workloads.serve.caller_keys import ApiKey, ApiKeys, key_digest
     from tugboat_workloads.serve.fallback_policy import decide_fallback
     from tugboat_workloads.serve.generate_request import parse_generate_request
     from tugboat_workloads.serve.guardrail_config import parse_guardrail_config
@@ -136,22 +138,26 @@ def guardrail_cpu_us(work: Path, count: int = 20_000) -> float:
     config = parse_guardrail_config(GUARDRAILS)
     budget, audit = TokenBudget(config.token_budget), AuditLog(str(work / "micro-audit.jsonl"))
     metrics = ServeMetrics(Identity("r1", "stable", "acme", "agent"))
-    requests = [parse_generate_request(json.dumps(b).encode(), {"X-Permission-Level": "Standard"}, "acme", 16)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TEST_KEY}",
+               "X-Permission-Level": "Standard"}
+    keys = ApiKeys({key_digest(TEST_KEY): ApiKey(TEST_CALLER["name"], TEST_CALLER["permissionLevel"])})
+    requests = [parse_generate_request(json.dumps(b).encode(), headers, 16)
                 for b in make_bodies(100, vocab=16)]
+    key = ephemeral_key()
     started = time.perf_counter()
     for i in range(count):
         request = requests[i % len(requests)]
-        for verdict in admit(request, config, "acme"):
+        for verdict in admit(request, config, "acme", keys).verdicts:
             metrics.decision(verdict.guardrail, verdict.decision)
-        verdict, reservation = budget.reserve(request.tenant, request.max_tokens)
+        verdict, reservation = budget.reserve("acme", request.max_tokens)
         metrics.decision(verdict.guardrail, verdict.decision)
         fallback = decide_fallback(0.9, 1.0, config.fallback)
         metrics.decision(fallback.guardrail, fallback.decision)
         budget.settle(reservation, request.max_tokens)
         audit.write(build_audit_record(
-            request_id=str(i), tenant="acme", cost_center="cc-bench", prompt=request.prompt,
-            decision="allow", guardrail=None, reason="", status=200, tokens=4, model="primary",
-            release="r1", track="stable", timestamp=time.time()))
+            request_id=str(i), tenant="acme", cost_center="cc-bench", caller=TEST_CALLER["name"],
+            prompt=request.prompt, key=key, decision="allow", guardrail=None, reason="", status=200,
+            tokens=4, model="primary", release="r1", track="stable", timestamp=time.time()))
     audit.close()
     return (time.perf_counter() - started) / count * 1e6
 

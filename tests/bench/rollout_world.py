@@ -29,6 +29,7 @@ from tests.integration.trust import create_trust_config_map
 from tests.workloads.serve_fixtures import build_signed_artifacts
 from tugboat.api.base import API_VERSION
 from tugboat.builders.agent_deployment import GATEWAY_API
+from tugboat.dev.api_keys import issue_api_key
 from tugboat.dev.cluster import DevCluster
 from tugboat.dev.dataplane.plane import DataPlane
 from tugboat.dev.gateway.controller import DevGateway
@@ -37,7 +38,6 @@ from tugboat.rollout.intents import ANNOTATION
 
 PLATFORM, NS = "ml-platform", "bench-team"
 GATEWAY = {"name": "tugboat", "namespace": "tugboat-gateway", "sectionName": "http"}
-HEADERS = {"X-Tenant": NS, "X-Cost-Center": "cc-bench"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class World:
     plane: DataPlane
     operator: OperatorProcess
     artifact: Path
+    api_key: str = ""  # the tenant's caller key, issued before its serving pods start
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     @property
     def gateway(self) -> DevGateway:
@@ -125,6 +130,7 @@ def _tenancy(world: World) -> None:
                             "allowedModelLines": [line.name for line in LINES],
                             "quota": {"cpu": "16", "memory": "32Gi"}, "rollout": {"wave": 0}}})
     quota_counted(world.kube, NS)
+    world.api_key = issue_api_key(world.kube, NS, NS, "bench")
     for line in LINES:
         release(world, line.first, line.name)
         _apply(world, {"apiVersion": API_VERSION, "kind": "AgentDeployment",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import operator_starter, running_cluster
+from tugboat.dev.api_keys import issue_api_key
 from tugboat.dev.dataplane.plane import DataPlane
 from tugboat.kube.client import Kube
 
@@ -22,6 +23,16 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="package")
 def kube(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="package")
+def api_keys(kube) -> dict[str, str]:
+    """One caller key per example tenant (namespace = tenant), issued before their serving pods
+    start: pods read the keys file when they start."""
+    tenants = ("team-a", "team-b")
+    for ns in tenants:
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    return {ns: issue_api_key(kube, ns, ns, "e2e") for ns in tenants}
 
 
 @pytest.fixture(scope="package")

@@ -51,17 +51,12 @@ pytestmark = pytest.mark.timeout(1800)
 class Team:
     namespace: str
     wave: int
-    cost_center: str
     host: str
     replicas: int
 
-    @property
-    def headers(self) -> dict:
-        return {"X-Tenant": self.namespace, "X-Cost-Center": self.cost_center}
 
-
-TEAMS = (Team("team-b", 0, "cc-2042", "arith-b.example.test", 1),
-         Team("team-a", 1, "cc-1042", "arith-a.example.test", 2))
+TEAMS = (Team("team-b", 0, "arith-b.example.test", 1),
+         Team("team-a", 1, "arith-a.example.test", 2))
 
 
 def _example(name: str) -> dict:
@@ -85,8 +80,8 @@ class Load:
     """Steady, bounded traffic through the gateway to every team, each answer kept with its
     wall-clock time; stopped by the module's teardown if the tests end first."""
 
-    def __init__(self, url: str, seconds: float = 1500):
-        self.url, self.seconds = url, seconds
+    def __init__(self, url: str, api_keys: dict[str, str], seconds: float = 1500):
+        self.url, self.api_keys, self.seconds = url, api_keys, seconds
         self.records: list[tuple[float, str, object]] = []
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -94,7 +89,8 @@ class Load:
     def start(self) -> Load:
         for team in TEAMS:
             plan = TrafficPlan(url=self.url, rate=RATE, duration=self.seconds, host=team.host,
-                               headers=team.headers, concurrency=3, timeout=15)
+                               headers={"Authorization": f"Bearer {self.api_keys[team.namespace]}"},
+                               concurrency=3, timeout=15)
             thread = threading.Thread(target=run_traffic, daemon=True, kwargs={
                 "plan": plan, "stop": self.stop,
                 "on_served": lambda s, ns=team.namespace: self.records.append((time.time(), ns, s))})
@@ -179,7 +175,7 @@ def _canary_answers(load: Load, release: str, t0: float) -> list:
 
 
 @pytest.fixture(scope="module")
-def world(cluster, kube, dataplane, start_e2e_operator):
+def world(cluster, kube, dataplane, start_e2e_operator, api_keys):
     running_operator(start_e2e_operator)
     assert get(kube, "ModelRelease", V1, PLATFORM)["status"]["phase"] == "Promoted", \
         "run after tests/e2e/test_lineage.py: it trains moe-a/moe-b and promotes moe-arith-v1"
@@ -210,7 +206,7 @@ def world(cluster, kube, dataplane, start_e2e_operator):
                  and (st.get("route") or {}).get("accepted") and st.get("stableRelease") == V1,
                  timeout=300, interval=1, what=f"{team.namespace} serving v1 through the gateway")
     gateway = json.loads((dataplane.state_dir / "gateway" / "gateway.json").read_text())["url"]
-    load = Load(gateway).start()
+    load = Load(gateway, api_keys).start()
     try:
         yield load
     finally:

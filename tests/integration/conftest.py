@@ -104,9 +104,10 @@ def _free_port() -> int:
 def operator_starter(cluster, tmp_path_factory):
     started: list[OperatorProcess] = []
 
-    def start(*args: str) -> OperatorProcess:
+    def start(*args: str, kubeconfig: Path | None = None) -> OperatorProcess:
+        """`kubeconfig`: other credentials than the admin's (a ServiceAccount's token, say)."""
         log = tmp_path_factory.mktemp("operator") / "operator.log"
-        op = OperatorProcess(cluster.kubeconfig, log, "--metrics-port", str(_free_port()),
+        op = OperatorProcess(kubeconfig or cluster.kubeconfig, log, "--metrics-port", str(_free_port()),
                              "--health-port", str(_free_port()), *args)
         started.append(op)
         return op

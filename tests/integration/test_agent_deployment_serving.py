@@ -8,6 +8,7 @@ the last tests start the operator and show its watches (releases, Deployments, t
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -23,7 +24,9 @@ from tugboat.api.kinds import AGENT_DEPLOYMENT, TENANT
 from tugboat.builders.agent_deployment import guardrails_name, serving_name, trust_name
 from tugboat.controllers.reconcilers import reconcile
 from tugboat.controllers.settings import Settings
+from tugboat.dev.api_keys import issue_api_key
 from tugboat.kube.client import Kube
+from tugboat_workloads.serve.caller_keys import ApiKey, key_digest, parse_api_keys
 
 NS = "serve-team"
 LINE = "moe-arith"
@@ -147,6 +150,8 @@ def test_serves_the_verified_release_with_owned_hardened_objects(cl, k, tenant):
     podspec = k.get("apps/v1", "Deployment", serving_name("arith"), NS)["spec"]["template"]["spec"]
     assert podspec["automountServiceAccountToken"] is False
     assert podspec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    audit_key = next(v["secret"] for v in podspec["volumes"] if v["name"] == "audit-key")
+    assert (audit_key["secretName"], audit_key["optional"]) == (SETTINGS.audit_key_secret, True)
     status = status_of(k, "arith")
     assert (status["release"], status["releaseDigest"]) == ("moe-arith-v1", DIGEST)
     assert status["endpoint"] == f"http://{serving_name('arith')}.{NS}.svc.cluster.local"
@@ -162,6 +167,28 @@ def test_a_second_pass_writes_nothing(cl, k, tenant):
     after = {kind + name: k.get(v, kind, name, NS)["metadata"]["resourceVersion"]
              for v, kind, name in children("arith") if kind != "Deployment"}
     assert after == before
+
+
+def test_a_deny_pattern_re2_cannot_compile_is_invalid_and_serves_nothing(cl, k, tenant):
+    apply(cl, agent("lookahead", guardrails={"promptFilter": {"denyPatterns": ["ok", "(?=secret)"]}}))
+    pass_once(k, "lookahead")
+    valid = next(c for c in status_of(k, "lookahead")["conditions"] if c["type"] == "Valid")
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidDenyPattern")
+    assert "spec.guardrails.promptFilter.denyPatterns[1]" in valid["message"]
+    assert k.get_or_none("apps/v1", "Deployment", serving_name("lookahead"), NS) is None
+    assert k.get_or_none("v1", "ConfigMap", guardrails_name("lookahead"), NS) is None
+
+
+def test_issued_api_keys_are_what_the_runtime_reads_from_the_secret(cl, k, tenant):
+    first = issue_api_key(k, NS, NS, "ci", "Elevated")
+    second = issue_api_key(k, NS, NS, "dashboard")
+    again = issue_api_key(k, NS, NS, "ci")           # a new key of the same name replaces the old
+    secret = k.get("v1", "Secret", SETTINGS.api_keys_secret, NS)
+    text = base64.b64decode(secret["data"]["keys.json"]).decode()
+    assert first not in text and again not in text    # hashes only
+    keys = parse_api_keys(json.loads(text), "secret").by_digest
+    assert keys == {key_digest(second): ApiKey("dashboard", "Standard"),
+                    key_digest(again): ApiKey("ci", "Standard")}
 
 
 def test_exceeding_the_cpu_quota_is_reported_as_degraded(cl, k, tenant):

@@ -36,7 +36,10 @@ def test_rendered_chart_is_accepted_by_the_api_server(cluster):
 def test_policies_can_be_left_out():
     out = _helm("template", "tugboat", str(CHART), "--set", "admissionPolicies=false")
     assert out.returncode == 0, out.stderr
-    assert "ValidatingAdmissionPolicy" not in out.stdout
+    for policy in ("agentdeployment-tenant-limits", "tenant-image-registries", "tenant-pod-security"):
+        assert f"{policy}.tugboat.dev" not in out.stdout
+    # The operator's own namespace guard is RBAC hardening, not a tenant policy: it stays.
+    assert out.stdout.count("name: operator-namespaces.tugboat.dev") == 2
 
 
 def test_reserved_namespaces_reach_the_operator():

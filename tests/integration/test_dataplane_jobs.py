@@ -8,6 +8,9 @@ import pytest
 
 from tests.integration.conftest import host_dataplane
 from tests.integration.helpers import wait_for
+from tugboat.api.model_release import ModelReleaseSpec
+from tugboat.builders.model_release import KEY_MISSING_JOB_REASON, ReleaseContext, build_sign_job
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
 
 NS = "dp-jobs"
 pytestmark = pytest.mark.timeout(180)
@@ -100,3 +103,24 @@ def test_pod_without_a_command_fails_naming_the_problem(plane, kube):
     assert cond["type"] == "Failed"
     terminated = only_pod(kube, "no-command")["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 128 and "has no command" in terminated["message"]
+
+
+def test_sign_job_without_its_key_secret_fails_at_once_with_the_pod_failure_policy(plane, kube, tmp_path):
+    """The operator reads no Secrets: the real sign Job mounts its own, and a missing one fails the
+    Job at once (no retry) with the reason the release reports as SigningKeyNotFound."""
+    spec = ModelReleaseSpec.model_validate({"modelLine": "moe", "source": {"trainingRun": "moe"},
+                                            "signing": {"method": "Key", "keySecretRef": {"name": "absent"}}})
+    owner = {"apiVersion": "tugboat.dev/v1alpha1", "kind": "ModelRelease",
+             "metadata": {"name": "keyless", "namespace": NS, "uid": "0123456789abcdef"}}
+    ctx = ReleaseContext(owner, image="tugboat/workloads:dev", pool_label="tugboat.dev/pool",
+                         checkpoint=str(tmp_path / "ckpt"), artifact_dir=str(tmp_path / "art"))
+    manifest = build_sign_job(spec, ctx)
+    del manifest["metadata"]["ownerReferences"]  # no ModelRelease here: the collector would take it
+    kube.apply(manifest)
+    name = manifest["metadata"]["name"]
+    cond = wait_for(job_finished(kube, name), timeout=90, what="sign Job finished")
+    assert cond["type"] == "Failed" and cond["reason"] == KEY_MISSING_JOB_REASON, cond
+    assert f"exit code {KEY_MISSING_EXIT}" in cond["message"], cond
+    said = only_pod(kube, name)["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    # (The data plane mounts the Secret's directory under its own state directory.)
+    assert said.startswith("signing key ") and "private.pem not found" in said, said

@@ -8,6 +8,7 @@ import yaml
 
 from tests.integration.helpers import condition_is, conditions, events_for, get, wait_for
 from tugboat.api.kinds import KINDS
+from tugboat.dev.gateway.controller import gateway_manifest
 from tugboat.dev.tools import repo_root
 
 EXAMPLES = repo_root() / "examples"
@@ -17,6 +18,9 @@ OBJECTS = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
 
 
 def test_examples_become_valid(cluster, kube, operator):
+    # The examples' AgentDeployments route through the dev cluster's Gateway: valid once it exists.
+    cluster.kubectl("create", "namespace", "tugboat-gateway", check=False)
+    kube.apply(gateway_manifest("tugboat-gateway", "tugboat"))
     cluster.kubectl("apply", "-f", str(EXAMPLES))
     assert {k for k, _, _ in OBJECTS} == {k.kind for k in KINDS}
     for kind, name, ns in OBJECTS:

@@ -1,6 +1,7 @@
 """policies/: ValidatingAdmissionPolicies the API server enforces, with Tenants as params.
 
-Requests are made as the tenant's own user; every rejection must say what to change.
+Requests are made as the tenant's own user; every rejection must say what to change. The pod
+security policy has a module of its own (test_policies_pod_security.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from tugboat.api.base import API_VERSION
 
 GAMMA = "tn-gamma"
 AS_GAMMA = ("--as=carol@gamma", f"--as-group={GAMMA}-devs")
-LAB = "policy-lab"  # labelled as a tenant namespace by hand: no Pod Security label, no operator
 
 
 @pytest.fixture(scope="module")
@@ -96,36 +96,3 @@ def test_images_only_from_the_tenants_registries(cluster, gamma):
     assert near.returncode != 0 and "not from a registry" in near.stderr
     ok = create_pod(cluster, GAMMA, restricted_pod("native", "ghcr.io/tugboat-dev/tool:1"))
     assert ok.returncode == 0, ok.stderr
-
-
-@pytest.fixture(scope="module")
-def lab(cluster):
-    cluster.kubectl("create", "namespace", LAB, check=False)
-    cluster.kubectl("label", "namespace", LAB, "tugboat.dev/tenant=lab", "--overwrite")
-    return LAB
-
-
-@pytest.mark.parametrize(("name", "spec", "message"), [
-    ("priv", {"containers": [{"name": "main", "image": "ghcr.io/x/y:1",
-                              "securityContext": {"privileged": True}}]},
-     "pod priv: container(s) main run privileged, which tenant namespaces forbid; "
-     "remove securityContext.privileged"),
-    ("hostnet", {"hostNetwork": True, "hostPID": True,
-                 "containers": [{"name": "main", "image": "ghcr.io/x/y:1"}]},
-     "pod hostnet: hostNetwork, hostPID share the node's namespaces"),
-])
-def test_privileged_and_host_namespace_pods_are_rejected(cluster, lab, name, spec, message):
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
-    out = create_pod(cluster, lab, pod)
-    assert out.returncode != 0
-    assert "ValidatingAdmissionPolicy 'tenant-pod-security.tugboat.dev'" in out.stderr, out.stderr
-    assert message in out.stderr, out.stderr
-
-
-def test_pod_rules_apply_to_tenant_namespaces_only(cluster):
-    cluster.kubectl("create", "namespace", "not-a-tenant", check=False)
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "priv"},
-           "spec": {"containers": [{"name": "main", "image": "ghcr.io/x/y:1",
-                                    "securityContext": {"privileged": True}}]}}
-    out = create_pod(cluster, "not-a-tenant", pod)
-    assert out.returncode == 0, out.stderr

@@ -31,6 +31,7 @@ from tugboat.builders.agent_deployment import (
 )
 from tugboat.controllers.reconcilers import reconcile
 from tugboat.controllers.settings import Settings
+from tugboat.dev.api_keys import issue_api_key
 from tugboat.dev.dataplane.plane import DataPlane
 from tugboat.dev.traffic import TrafficPlan, run_traffic
 
@@ -75,6 +76,7 @@ def world(cluster, kube, tmp_path_factory, signed_artifacts):  # noqa: F811
                              "quota": {"cpu": "8", "memory": "32Gi"}}})
     reconcile(kube, TENANT, NS, None, SETTINGS)
     quota_counted(kube, NS)
+    key = issue_api_key(kube, NS, NS, "tracks-test")  # before the serving pods start and read it
     create_trust_config_map(cluster, signed_artifacts.public_key.read_text())
     plane = DataPlane(cluster.kubeconfig, tmp_path_factory.mktemp("dataplane-tracks"), ray=None,
                       mlflow_port=None, prometheus_port=None, gateway_port=0).start()
@@ -84,7 +86,7 @@ def world(cluster, kube, tmp_path_factory, signed_artifacts):  # noqa: F811
                         "metadata": {"name": name, "namespace": "ml-platform"},
                         "spec": {"modelLine": LINE, "source": {"trainingRun": f"{name}-run"}}})
     try:
-        yield cluster, kube, gateway, signed_artifacts.trained
+        yield cluster, kube, gateway, signed_artifacts.trained, key
     finally:
         kube.delete(API_VERSION, "AgentDeployment", AGENT, NS)
         plane.stop()
@@ -109,19 +111,20 @@ def canary(kube) -> dict | None:
     return kube.get_or_none("apps/v1", "Deployment", deployment_name(AGENT, CANARY), NS)
 
 
-def traffic(gateway, count: int):
+def traffic(gateway, key: str, count: int):
     # vocab_size: the tiny test model's (serve_fixtures), so every prompt is one it can answer.
     return run_traffic(TrafficPlan(url=gateway.url, host=HOST, rate=100, duration=None, count=count,
-                                   concurrency=4, timeout=10, vocab_size=16))
+                                   headers={"Authorization": f"Bearer {key}"}, concurrency=4,
+                                   timeout=10, vocab_size=16))
 
 
-def share_settles(gateway, release: str, track: str, want: float, count: int = 100):
+def share_settles(gateway, key: str, release: str, track: str, want: float, count: int = 100):
     """The split reaches the traffic once nginx reloaded and the pods are Ready: the last
     sample's share of `release` on `track`."""
     last = []
 
     def close():
-        report = traffic(gateway, count)
+        report = traffic(gateway, key, count)
         last[:] = [report.to_json()]
         ok = {s.status for s in report.served} == {200} and abs(report.share(release, track) - want) <= 0.03
         return report if ok else None
@@ -132,7 +135,7 @@ def share_settles(gateway, release: str, track: str, want: float, count: int = 1
 
 
 def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
-    cluster, kube, gateway, artifact = world
+    cluster, kube, gateway, artifact, key = world
     started = time.monotonic()
     # v1 is the line's first release: 100% at once.
     write_release(cluster, "moe-tracks-v1", artifact, "Promoted", "FirstRelease",
@@ -149,7 +152,7 @@ def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
         "moe-tracks-v1", None, "Gateway")
     assert status["route"]["accepted"] is True and status["route"]["reason"] == "Accepted"
     assert route_weights(kube) == [100, 0] and canary(kube) is None
-    share_settles(gateway, "moe-tracks-v1", STABLE, 1.0)
+    share_settles(gateway, key, "moe-tracks-v1", STABLE, 1.0)
 
     for step, weight in enumerate((10, 50)):
         write_release(cluster, "moe-tracks-v2", artifact, "Progressing", "RolloutProgressing",
@@ -160,7 +163,7 @@ def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
         assert route_weights(kube) == [100 - weight, weight]
         stable = kube.get("apps/v1", "Deployment", serving_name(AGENT), NS)
         assert stable["spec"]["replicas"] == 1  # fully scaled all along: taking weight back is instant
-        report = share_settles(gateway, "moe-tracks-v2", CANARY, weight / 100)
+        report = share_settles(gateway, key, "moe-tracks-v2", CANARY, weight / 100)
         assert report.share("moe-tracks-v1", STABLE) == pytest.approx(1 - weight / 100, abs=0.03)
 
     # A breach: the plan rolls back; the weight goes to 0 at once, the canary pods after a delay.
@@ -170,7 +173,7 @@ def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
     assert route_weights(kube) == [100, 0]
     assert status.get("canaryRelease") is None and status["canaryIdleSince"]
     assert canary(kube) is not None  # still there for in-flight requests, gone after the delay
-    share_settles(gateway, "moe-tracks-v1", STABLE, 1.0)
+    share_settles(gateway, key, "moe-tracks-v1", STABLE, 1.0)
     events = kube.list("v1", "Event", NS)
     assert any(e.get("reason") == "RolledBack" and e.get("type") == "Warning" for e in events)
 
@@ -186,6 +189,6 @@ def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
     status = passes_until(kube, lambda s: s.get("phase") == "Serving" and s.get("canaryWeight") == 0 and s,
                           "stable track serving v2")
     assert status["stableRelease"] == "moe-tracks-v2" and route_weights(kube) == [100, 0]
-    share_settles(gateway, "moe-tracks-v2", STABLE, 1.0)
+    share_settles(gateway, key, "moe-tracks-v2", STABLE, 1.0)
     print(f"rollout walk 10 -> 50 -> 0 -> 50 -> promoted through the gateway: "
           f"{time.monotonic() - started:.0f}s")

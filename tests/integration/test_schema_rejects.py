@@ -51,6 +51,7 @@ CASES = [
     ("30-agentdeployment.yaml", "spec.autoscaling",
      {"enabled": True, "minReplicas": 5, "maxReplicas": 2}, "minReplicas must not exceed maxReplicas"),
     ("30-agentdeployment.yaml", "spec.traffic.hostnames", ["Not A Host!"], "spec.traffic.hostnames[0]"),
+    ("01-tenant.yaml", "spec.quota.cpu", "1.2.3", "spec.quota.cpu"),
     ("01-tenant.yaml", "spec.permissionLevel", "Root", "spec.permissionLevel"),
     ("01-tenant.yaml", "spec.namespaces", [], "spec.namespaces"),
 ]

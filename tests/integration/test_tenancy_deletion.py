@@ -39,8 +39,8 @@ def test_retain_keeps_the_namespace_and_its_data(cluster, kube, operator):
     # What the Tenant owned is garbage-collected by the controller manager...
     wait_for(lambda: kube.get_or_none("v1", "ResourceQuota", "tugboat-tenant", "keep-team") is None,
              timeout=90, what="quota collected")
-    wait_for(lambda: kube.get_or_none("rbac.authorization.k8s.io/v1", "Role", "tugboat-tenant",
-                                      "keep-team") is None, timeout=90, what="role collected")
+    wait_for(lambda: kube.get_or_none("rbac.authorization.k8s.io/v1", "RoleBinding", "tugboat-tenant",
+                                      "keep-team") is None, timeout=90, what="role binding collected")
     # ...the tenant's namespace and data are not.
     ns = kube.get("v1", "Namespace", "keep-team")
     assert ns["status"]["phase"] == "Active" and not ns["metadata"].get("deletionTimestamp")
@@ -75,7 +75,6 @@ def test_delete_policy_spares_a_namespace_another_tenant_owns(cluster, kube, ope
 
 TENANT_OBJECTS = (("v1", "ResourceQuota", "tugboat-tenant"), ("v1", "LimitRange", "tugboat-tenant"),
                   ("networking.k8s.io/v1", "NetworkPolicy", "tugboat-default-deny"),
-                  ("rbac.authorization.k8s.io/v1", "Role", "tugboat-tenant"),
                   ("rbac.authorization.k8s.io/v1", "RoleBinding", "tugboat-tenant"))
 
 

@@ -19,6 +19,7 @@ from tugboat.builders.agent_deployment import (
     permission_level,
     serving_name,
 )
+from tugboat_workloads.serve.settings import resolve_settings
 
 OWNER = {"apiVersion": "tugboat.dev/v1alpha1", "kind": "AgentDeployment",
          "metadata": {"name": "arith-agent", "namespace": "team-a", "uid": "uid-agd"}}
@@ -59,6 +60,8 @@ def test_runtime_command_and_flags_follow_the_contract():
         "--artifact", "/artifacts/releases/moe-arith-v1",
         "--public-key", "/etc/tugboat/trust/public.pem",
         "--guardrails", "/etc/tugboat/guardrails/guardrails.json",
+        "--audit-key-file", "/etc/tugboat/audit-key/key",
+        "--api-keys-file", "/etc/tugboat/api-keys/keys.json",
         "--release", "moe-arith-v1", "--track", "stable", "--tenant", "team-a",
         "--agent-deployment", "arith-agent", "--host", "0.0.0.0", "--port", "8080", "--graph", "fp32"]
     assert container["image"] == CONFIG.image
@@ -98,6 +101,29 @@ def test_mounts_trust_guardrails_and_no_artifact_volume_in_dev():
     assert mounts["/etc/tugboat/trust"]["readOnly"] and mounts["/etc/tugboat/guardrails"]["readOnly"]
     assert "/artifacts" not in mounts
     assert "artifacts" not in {v["name"] for v in podspec["volumes"]}
+
+
+def test_mounts_the_tenants_audit_key_secret_and_passes_its_file_to_the_runtime():
+    podspec = pod(c=ctx(config=replace(CONFIG, audit_key_secret="acme-audit")))["spec"]
+    volume = next(v for v in podspec["volumes"] if v["name"] == "audit-key")
+    assert volume["secret"] == {"secretName": "acme-audit", "optional": True, "defaultMode": 0o440,
+                                "items": [{"key": "key", "path": "key"}]}
+    container = podspec["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "audit-key")
+    assert mount["readOnly"] is True
+    # What the builder writes, the runtime's own flag parser reads as the key file in that mount.
+    settings = resolve_settings(container["args"], {})
+    assert settings.audit_key_file == f"{mount['mountPath']}/key"
+
+
+def test_mounts_the_tenants_api_keys_secret_and_passes_its_file_to_the_runtime():
+    podspec = pod(c=ctx(config=replace(CONFIG, api_keys_secret="acme-keys")))["spec"]
+    volume = next(v for v in podspec["volumes"] if v["name"] == "api-keys")
+    assert volume["secret"] == {"secretName": "acme-keys", "optional": True, "defaultMode": 0o440,
+                                "items": [{"key": "keys.json", "path": "keys.json"}]}
+    container = podspec["containers"][0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "api-keys")
+    assert resolve_settings(container["args"], {}).api_keys_file == f"{mount['mountPath']}/keys.json"
 
 
 def test_artifact_pvc_is_mounted_read_only_at_the_root():

@@ -231,6 +231,20 @@ def test_unparsable_detector_schema_is_invalid(now):
     assert "successDetector.schema" in out.status.message
 
 
+@pytest.mark.parametrize("pattern, error", [
+    ("(?=secret)", "invalid perl operator: (?="),   # lookahead: Python re has it, RE2 does not
+    (r"(a)\1", r"invalid escape sequence: \1"),
+    ("(unclosed", "missing ): (unclosed"),
+])
+def test_a_deny_pattern_the_runtime_cannot_compile_is_invalid(now, pattern, error):
+    spec = SPEC | {"guardrails": {"promptFilter": {"denyPatterns": ["(?i)ignore", pattern]}}}
+    out = decide(observed(spec=spec), now)
+    assert conds(out.status)["Valid"] == ("False", "InvalidDenyPattern")
+    assert "spec.guardrails.promptFilter.denyPatterns[1]" in out.status.message
+    assert error in out.status.message
+    assert out.children == ()
+
+
 def test_events_only_on_phase_change(now):
     first = decide(observed(), now)
     assert [e.reason for e in first.events] == ["Deploying"]

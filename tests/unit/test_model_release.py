@@ -9,6 +9,7 @@ from tugboat.builders.model_release import job_name
 from tugboat.conditions import find
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Meta
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
 
 META = Meta(name="rel", namespace="ml", uid="feedfacecafebeef", generation=2)
 CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
@@ -23,7 +24,7 @@ OK = mr.VerifyView(True, "Verified", "5 files match", "d" * 64)
 
 def observed(status=None, **kw):
     base = {"meta": META, "spec": SPEC, "status": status or ModelReleaseStatus(),
-            "sigstore_available": False, "source": READY_SRC, "jobs": {}, "signing_key": True,
+            "sigstore_available": False, "source": READY_SRC, "jobs": {},
             "trusted_key": True, "config": CFG}
     return mr.Observed(**{**base, **kw})
 
@@ -78,10 +79,31 @@ def test_sign_after_export_mounts_the_key(now):
     assert "/etc/tugboat/signing/private.pem" in pod["containers"][0]["args"]
 
 
-def test_missing_signing_key_waits_with_reason(now):
-    out = mr.decide(observed(jobs={"export": DONE}, signing_key=False), now)
+def test_sign_job_mounts_its_key_and_fails_at_once_without_it(now):
+    (job,) = mr.decide(observed(jobs={"export": DONE}), now).children
+    pod = job["spec"]["template"]["spec"]
+    # Optional: the pod starts without the Secret, so the signer can say what is missing.
+    assert pod["volumes"][0]["secret"]["optional"] is True
+    (rule,) = job["spec"]["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {"containerName": "sign", "operator": "In", "values": [KEY_MISSING_EXIT]}
+
+
+def test_missing_signing_key_fails_the_release_with_the_secret_named(now):
+    stopped = mr.JobView(succeeded=False, failed=True, reason="PodFailurePolicy",
+                         message="Container sign for pod p failed with exit code 3")
+    out = mr.decide(observed(jobs={"export": DONE, "sign": stopped}), now)
     assert cond(out, "Signed") == ("False", "SigningKeyNotFound")
-    assert out.children == () and out.status.phase == "Signing"
+    assert out.status.phase == "Failed" and out.children == ()
+    assert "Secret tugboat-signing-key with key private.pem not found in" in out.status.message
+    again = mr.decide(observed(status=out.status, jobs={"export": DONE, "sign": stopped}), now)
+    assert again.status.phase == "Failed" and again.children == (), "final, not retried"
+
+
+def test_other_sign_failures_stay_sign_failed(now):
+    crashed = mr.JobView(succeeded=False, failed=True, reason="BackoffLimitExceeded", message="boom")
+    out = mr.decide(observed(jobs={"export": DONE, "sign": crashed}), now)
+    assert cond(out, "Signed") == ("False", "SignFailed")
 
 
 def test_verified_then_registered(now):

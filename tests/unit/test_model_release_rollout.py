@@ -35,7 +35,7 @@ def observed(now, status=None, **rollout):
     raw = {"modelLine": "moe", "source": {"trainingRun": "moe"}, "registry": {"alias": "production"},
            "rollout": STEPS.wire()}
     return mr.Observed(meta=META, spec=raw, status=status or ready_status(now), sigstore_available=False,
-                       signing_key=True, trusted_key=True, config=CFG,
+                       trusted_key=True, config=CFG,
                        rollout=mr.RolloutView(**rollout) if rollout is not None else None)
 
 
@@ -148,7 +148,7 @@ def test_unreachable_prometheus_holds_with_the_reason(now):
                    detail="no Prometheus URL configured (tugboat run --prometheus-url)")
         o = mr.Observed(meta=META, spec=raw_spec, status=status or ready_status(now),
                         sigstore_available=False,
-                        signing_key=True, trusted_key=True, config=CFG,
+                        trusted_key=True, config=CFG,
                         rollout=mr.RolloutView(targets=(a,), observations=(down,) if t else ()))
         out = mr.decide(o, at)
         status, t = out.status, t + 3

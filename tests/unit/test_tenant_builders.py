@@ -12,7 +12,9 @@ from tugboat.api.tenant import TenantQuota, TenantSpec
 from tugboat.builders.tenant import (
     DEFAULT_DENY,
     OBJECT_NAME,
+    TENANT_CLUSTER_ROLE,
     TenantContext,
+    build_tenant_cluster_role,
     build_tenant_objects,
     label_value,
     parse_quantity,
@@ -87,19 +89,20 @@ def test_namespace_is_labelled_but_never_owned():
 
 def test_everything_but_the_namespace_is_owned_by_the_tenant():
     objs = build_tenant_objects(tenant_spec(namespaces=["a", "b"]), CTX)
-    assert [o["kind"] for o in objs[:6]] == ["Namespace", "ResourceQuota", "LimitRange",
-                                             "NetworkPolicy", "Role", "RoleBinding"]
+    assert [o["kind"] for o in objs[:5]] == ["Namespace", "ResourceQuota", "LimitRange",
+                                             "NetworkPolicy", "RoleBinding"]
     for obj in objs:
         if obj["kind"] != "Namespace":
             (ref,) = obj["metadata"]["ownerReferences"]
             assert ref == {"apiVersion": "tugboat.dev/v1alpha1", "kind": "Tenant", "name": "team-a",
                            "uid": "uid-team-a", "controller": True, "blockOwnerDeletion": True}
-    assert {o["metadata"].get("namespace") for o in objs if o["kind"] == "Role"} == {"a", "b"}
+    assert {o["metadata"].get("namespace") for o in objs if o["kind"] == "RoleBinding"} == {"a", "b"}
+    assert not [o for o in objs if o["kind"] in ("Role", "ClusterRole")], "the operator writes no roles"
 
 
 def test_role_lets_groups_manage_agent_deployments_and_read_pods_logs_events_only():
     objs = build_tenant_objects(tenant_spec(groups=["devs", "ops"]), CTX)
-    (role,) = by_kind(objs, "Role")
+    role = build_tenant_cluster_role()
     (binding,) = by_kind(objs, "RoleBinding")
     granted = {(g, r): set(rule["verbs"]) for rule in role["rules"]
                for g in rule["apiGroups"] for r in rule["resources"]}
@@ -109,8 +112,10 @@ def test_role_lets_groups_manage_agent_deployments_and_read_pods_logs_events_onl
     assert granted[("", "pods")] == {"get", "list", "watch"}
     assert not any(r in ("secrets", "*") for _, r in granted), "tenants never read Secrets"
     assert not any("create" in v for (g, r), v in granted.items() if r != "agentdeployments")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": OBJECT_NAME}
+    # The shared ClusterRole, bound per namespace: the operator binds it by name (RBAC `bind`).
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                  "name": TENANT_CLUSTER_ROLE}
+    assert binding["metadata"]["name"] == OBJECT_NAME and role["metadata"]["name"] == TENANT_CLUSTER_ROLE
     assert [s["name"] for s in binding["subjects"]] == ["devs", "ops"]
     assert all(s["kind"] == "Group" for s in binding["subjects"])
 
@@ -130,3 +135,12 @@ def test_label_value_keeps_long_names_unique_and_short():
     assert label_value("short") == "short"
     assert len(label_value(long_a)) <= 63
     assert label_value(long_a) != label_value(long_b)
+
+
+def test_created_namespaces_carry_the_mark_the_charts_namespace_guard_checks():
+    from tugboat.builders.tenant import CREATED_MARK, build_created_namespace
+    from tugboat.dev.tools import repo_root
+
+    guard = (repo_root() / "charts" / "tugboat" / "templates" / "namespace-guard.yaml").read_text()
+    assert f'$mark := "{CREATED_MARK}"' in guard
+    assert build_created_namespace("t")["metadata"]["annotations"] == {CREATED_MARK: "true"}

@@ -58,7 +58,7 @@ def test_namespace_dropped_from_spec_is_released(now):
     assert released == [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}}]
     assert {(k, ns) for _, k, _, ns in out.deletions} == {
         ("ResourceQuota", "old"), ("LimitRange", "old"), ("NetworkPolicy", "old"),
-        ("RoleBinding", "old"), ("Role", "old")}
+        ("RoleBinding", "old")}
 
 
 def test_namespace_another_tenant_now_lists_is_left_alone(now):

@@ -197,6 +197,19 @@ def test_suspend_stops_the_rayjob(now):
     assert out.children == ()
 
 
+def test_ray_pods_meet_pod_security_restricted(now):
+    # Tenant namespaces enforce it; KubeRay copies the Ray container's securityContext into the
+    # init container it injects, so the pod and its one container are all there is to set.
+    job = children(tr.decide(observed(), now))["RayJob"]["spec"]["rayClusterSpec"]
+    for template in (job["headGroupSpec"]["template"], job["workerGroupSpecs"][0]["template"]):
+        pod = template["spec"]
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000,
+                                          "seccompProfile": {"type": "RuntimeDefault"}}
+        for c in pod["containers"]:
+            assert c["securityContext"] == {"allowPrivilegeEscalation": False,
+                                            "capabilities": {"drop": ["ALL"]}}
+
+
 @pytest.mark.parametrize("uri", ["file:///etc/passwd", "file:///art/datasets/../../etc/passwd",
                                  "file:///art/datasets-evil/t.txt", "file:///art/checkpoints/ml/x/model.pt",
                                  "file://host/art/datasets/t.txt", "file:///art/datasets/%2e%2e/x/t.txt"])

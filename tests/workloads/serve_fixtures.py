@@ -10,6 +10,7 @@ built once per process however many modules import them.
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import os
 import signal
@@ -30,6 +31,10 @@ PYTHON = sys.executable
 TINY_MODEL = {"layers": 2, "dModel": 64, "heads": 2, "experts": 4, "topK": 2, "dFF": 128,
               "vocabSize": 16, "seqLen": 16}
 TRAIN_STEPS = 300
+# The caller every test server knows (tenant acme, the servers' tenant); its keys file holds the
+# hash only, as a tenant's Secret would.
+TEST_KEY = "tbk_acme_test-caller-0123456789abcdefghijklmnopqrstuvwxyz"
+TEST_CALLER = {"name": "test-caller", "permissionLevel": "Elevated"}
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,8 @@ class ServeProcess:
 
     def __init__(self, workdir: Path, artifact: Path, public_key: Path, guardrails: dict | None,
                  *, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 track: str = "stable", via_env: bool = False, launcher: tuple[str, ...] = ()):
+                 track: str = "stable", via_env: bool = False, launcher: tuple[str, ...] = (),
+                 api_keys: tuple[str, ...] = (TEST_KEY,)):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.track = track
@@ -155,6 +161,12 @@ class ServeProcess:
         if guardrails is not None:
             (workdir / "guardrails.json").write_text(json.dumps(guardrails))
             flags["guardrails"] = str(workdir / "guardrails.json")
+        if api_keys:
+            from tugboat_workloads.serve.caller_keys import key_digest
+
+            entries = [{**TEST_CALLER, "sha256": key_digest(key)} for key in api_keys]
+            (workdir / "api-keys.json").write_text(json.dumps({"keys": entries}))
+            flags["api-keys-file"] = str(workdir / "api-keys.json")
         child_env = {**os.environ, **(env or {})}
         argv = [*launcher, PYTHON, "-m", "tugboat_workloads.serve", *extra_args]
         if via_env:
@@ -214,9 +226,23 @@ def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
 def http_post_json(url: str, body: dict, headers: dict[str, str] | None = None
                    ) -> tuple[int, dict[str, str], dict]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {TEST_KEY}", **(headers or {})})
     status, reply_headers, raw = _http(request)
     return status, reply_headers, json.loads(raw)
+
+
+def http_post_raw(url: str, path: str, body: bytes, headers: dict[str, str]
+                  ) -> tuple[int, dict[str, str], bytes]:
+    """POST exactly these bytes and headers (urllib would add a Content-Type of its own)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        conn.close()
 
 
 def _http(request: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:

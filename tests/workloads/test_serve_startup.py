@@ -80,6 +80,8 @@ def test_a_tampered_fallback_refuses_the_whole_server(signed_artifacts, tmp_path
     ({"tokenBudget": {"tokensPerWindow": 0}}, (), "guardrails config field tokenBudget.tokensPerWindow"),
     ({"fallback": {"mode": "SimpleModel"}}, (), "fallback.mode: SimpleModel needs --fallback-artifact"),
     ({"successDetector": {"kind": "JsonSchema", "schema": {"type": 5}}}, (), "successDetector.schema"),
+    ({"promptFilter": {"denyPatterns": ["ok", "(?<=x)y"]}}, (),
+     "promptFilter.denyPatterns[1]: '(?<=x)y' is not a valid RE2 pattern: invalid perl operator: (?<"),
     (GUARDRAILS, ("--inference-workers", "none"),
      "--inference-workers (or TUGBOAT_INFERENCE_WORKERS) must be an integer"),
 ])
@@ -90,6 +92,39 @@ def test_bad_configuration_exits_2_naming_the_field(signed_artifacts, tmp_path, 
     code, log = exit_code_and_log(proc)
     assert code == 2, log
     assert message in log
+
+
+def test_a_short_audit_key_exits_2(signed_artifacts, tmp_path):  # noqa: F811
+    key = tmp_path / "key"
+    key.write_text("hunter2\n")
+    proc = ServeProcess(tmp_path / "run", signed_artifacts.trained, signed_artifacts.public_key,
+                        GUARDRAILS, extra_args=("--audit-key-file", str(key)))
+    code, log = exit_code_and_log(proc)
+    assert code == 2, log
+    assert f"audit key {key} has 7 bytes, at least 32 are needed" in log
+
+
+def test_a_malformed_api_keys_file_exits_2(signed_artifacts, tmp_path):  # noqa: F811
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": [{"name": "ci", "sha256": "nothex", "permissionLevel": "Standard"}]}))
+    proc = ServeProcess(tmp_path / "run", signed_artifacts.trained, signed_artifacts.public_key,
+                        GUARDRAILS, api_keys=(), extra_args=("--api-keys-file", str(keys)))
+    code, log = exit_code_and_log(proc)
+    assert code == 2, log
+    assert f"API keys {keys}: keys[0].sha256: must be 64 lower-case hex digits" in log
+
+
+def test_without_api_keys_every_request_is_401_and_says_why(signed_artifacts, tmp_path):  # noqa: F811
+    proc = ServeProcess(tmp_path / "run", signed_artifacts.trained, signed_artifacts.public_key,
+                        GUARDRAILS, api_keys=(),
+                        extra_args=("--api-keys-file", str(tmp_path / "not-mounted.json"))).wait_ready()
+    try:
+        status, headers, reply = http_post_json(proc.url + "/v1/generate", {"prompt": "1 2"})
+        assert status == 401 and reply["error"]["reason"] == "UnknownApiKey", reply
+        assert "the tenant's API keys Secret does not exist" in reply["error"]["message"]
+        assert "every request is a 401" in proc.stderr()
+    finally:
+        assert proc.stop() == 0
 
 
 def test_no_guardrails_serves_what_guardrails_would_refuse(signed_artifacts, tmp_path):  # noqa: F811

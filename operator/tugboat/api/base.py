@@ -22,11 +22,22 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # RFC 1123 label, as Kubernetes names of namespaces, pools and releases must be.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-QUANTITY = r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# A non-negative Kubernetes quantity exactly as the API server's parser reads it (Kubernetes' own
+# OpenAPI pattern is looser: it admits "1.2.3", which every parser then refuses after admission),
+# with the digits bounded so every admitted value is a finite number.
+QUANTITY = r"^\+?([0-9]{1,18}(\.[0-9]{0,9})?|\.[0-9]{1,9})([eE][-+]?[0-9]{1,2}|[KMGTPE]i|[numkMGTPE])?$"
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 SHA256_HEX = r"^[a-f0-9]{64}$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+
+# A root-level CEL rule (the only place metadata.name is visible to the schema): for kinds whose
+# children include a Service (directly or through KubeRay), named after the object by child_name.
+NAME_STARTS_WITH_LETTER = {
+    "rule": "self.metadata.name.matches('^[a-z]')",
+    "message": "metadata.name must start with a letter: Services are named after it (the serving "
+               "Services, KubeRay's head Service) and a Service name is a DNS-1035 label",
+}
 
 
 @dataclass(frozen=True)

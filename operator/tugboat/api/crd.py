@@ -100,6 +100,8 @@ def build_crd(kind: Kind) -> dict:
         },
         "required": ["spec"],
     }
+    if kind.root_rules:
+        root["x-kubernetes-validations"] = list(kind.root_rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from . import agent_deployment, model_release, tenant, training_run
-from .base import AGE_COLUMN, API_VERSION, GROUP, PHASE_COLUMN, READY_COLUMN, VERSION, Scope
+from .base import (
+    AGE_COLUMN,
+    API_VERSION,
+    GROUP,
+    NAME_STARTS_WITH_LETTER,
+    PHASE_COLUMN,
+    READY_COLUMN,
+    VERSION,
+    Scope,
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,7 @@ class Kind:
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: tuple[dict, ...]
+    root_rules: tuple[dict, ...] = ()  # CEL rules on the whole object (metadata.name)
 
     @property
     def singular(self) -> str:
@@ -39,13 +49,13 @@ class Kind:
 
 TRAINING_RUN = Kind("TrainingRun", "trainingruns", "tr", "Namespaced",
                     training_run.TrainingRunSpec, training_run.TrainingRunStatus,
-                    tuple(training_run.PRINTER_COLUMNS))
+                    tuple(training_run.PRINTER_COLUMNS), (NAME_STARTS_WITH_LETTER,))
 MODEL_RELEASE = Kind("ModelRelease", "modelreleases", "mr", "Namespaced",
                      model_release.ModelReleaseSpec, model_release.ModelReleaseStatus,
                      tuple(model_release.PRINTER_COLUMNS))
 AGENT_DEPLOYMENT = Kind("AgentDeployment", "agentdeployments", "agd", "Namespaced",
                         agent_deployment.AgentDeploymentSpec, agent_deployment.AgentDeploymentStatus,
-                        tuple(agent_deployment.PRINTER_COLUMNS))
+                        tuple(agent_deployment.PRINTER_COLUMNS), (NAME_STARTS_WITH_LETTER,))
 TENANT = Kind("Tenant", "tenants", "tn", "Cluster", tenant.TenantSpec, tenant.TenantStatus,
               tuple(tenant.PRINTER_COLUMNS))
 

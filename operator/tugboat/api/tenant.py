@@ -51,9 +51,10 @@ class TenantSpec(WireModel):
                     "ones (default, kube-*, the operator's, gateway, monitoring and release namespaces, and "
                     "the operator's --reserved-namespaces) and those another Tenant holds are refused",
         json_schema_extra={"x-kubernetes-list-type": "set"})
-    groups: list[str] = Field(default_factory=list, max_length=20,
-                              description="RBAC groups of the tenant's users",
-                              json_schema_extra={"x-kubernetes-list-type": "set"})
+    # Non-empty: each becomes a RoleBinding subject, whose name the API server requires.
+    groups: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, max_length=20, description="RBAC groups of the tenant's users",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     quota: TenantQuota = Field(default_factory=TenantQuota)
     # Bounded lists keep the admission policies' CEL cost (per-request, over every Tenant) small.
     allowed_node_pools: list[Name] = Field(default_factory=lambda: ["cpu"], max_length=50,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind, TrafficMode
 from ..api.base import GROUP, PermissionLevel
 from ..api.tenant import TenantSpec
-from .naming import child_name, managed_labels, owner_reference
-from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces, label_value
+from .naming import child_name, label_value, managed_labels, owner_reference
+from .tenant import GPU_RESOURCE, TENANT_LABEL, from_namespaces
 
 PORT = 8080
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -33,6 +33,10 @@ TRUST_DIR = "/etc/tugboat/trust"
 GUARDRAILS_DIR = "/etc/tugboat/guardrails"
 GUARDRAILS_FILE = "guardrails.json"
 PUBLIC_KEY_FILE = "public.pem"
+AUDIT_KEY_DIR = "/etc/tugboat/audit-key"
+AUDIT_KEY_FILE = "key"  # the key in the tenant's audit key Secret
+API_KEYS_DIR = "/etc/tugboat/api-keys"
+API_KEYS_FILE = "keys.json"  # the key in the tenant's API keys Secret (hashes, never keys)
 # A fixed non-root identity, so runAsNonRoot holds whatever USER the image declares.
 RUN_AS = 65532
 _LEVELS = [PermissionLevel.READ_ONLY, PermissionLevel.STANDARD, PermissionLevel.ELEVATED]
@@ -49,6 +53,10 @@ class ServingConfig:
     gateway_namespace: str
     monitoring_namespace: str
     cluster_domain: str = "cluster.local"
+    # Secret in the tenant namespace holding the audit HMAC key (data key AUDIT_KEY_FILE).
+    audit_key_secret: str = "tugboat-audit-key"
+    # Secret in the tenant namespace listing its callers' API key hashes (data key API_KEYS_FILE).
+    api_keys_secret: str = "tugboat-api-keys"
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,8 @@ def runtime_args(ctx: ServingContext) -> list[str]:
     return ["--artifact", ctx.release.artifact_dir,
             "--public-key", f"{TRUST_DIR}/{PUBLIC_KEY_FILE}",
             "--guardrails", f"{GUARDRAILS_DIR}/{GUARDRAILS_FILE}",
+            "--audit-key-file", f"{AUDIT_KEY_DIR}/{AUDIT_KEY_FILE}",
+            "--api-keys-file", f"{API_KEYS_DIR}/{API_KEYS_FILE}",
             "--release", ctx.release.name, "--track", ctx.track,
             "--tenant", ctx.tenant, "--agent-deployment", meta["name"],
             "--host", "0.0.0.0", "--port", str(PORT),
@@ -197,13 +207,26 @@ def _resources(spec: AgentDeploymentSpec) -> dict:
 
 
 def _volumes(ctx: ServingContext) -> list[tuple[dict, dict]]:
-    """(volume, mount) pairs: guardrails, trusted key, a scratch /tmp, and the artifact store."""
+    """(volume, mount) pairs: guardrails, trusted key, audit key, API keys, a scratch /tmp, and
+    the artifact store."""
     agent = ctx.owner["metadata"]["name"]
     pairs = [
         ({"name": "guardrails", "configMap": {"name": guardrails_name(agent)}},
          {"name": "guardrails", "mountPath": GUARDRAILS_DIR, "readOnly": True}),
         ({"name": "trust", "configMap": {"name": trust_name(agent)}},
          {"name": "trust", "mountPath": TRUST_DIR, "readOnly": True}),
+        # Optional: until the tenant's Secret exists the runtime audits under a per-process key
+        # (and says so) rather than the pod waiting; group-readable through fsGroup, no further.
+        ({"name": "audit-key", "secret": {"secretName": ctx.config.audit_key_secret, "optional": True,
+                                          "defaultMode": 0o440,
+                                          "items": [{"key": AUDIT_KEY_FILE, "path": AUDIT_KEY_FILE}]}},
+         {"name": "audit-key", "mountPath": AUDIT_KEY_DIR, "readOnly": True}),
+        # Optional too: without the Secret the runtime answers every request 401 (fail closed)
+        # and the pod is still there to say why.
+        ({"name": "api-keys", "secret": {"secretName": ctx.config.api_keys_secret, "optional": True,
+                                         "defaultMode": 0o440,
+                                         "items": [{"key": API_KEYS_FILE, "path": API_KEYS_FILE}]}},
+         {"name": "api-keys", "mountPath": API_KEYS_DIR, "readOnly": True}),
         # The root filesystem is read-only; Python and ONNX Runtime still want a writable /tmp.
         ({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, {"name": "tmp", "mountPath": "/tmp"}),
     ]

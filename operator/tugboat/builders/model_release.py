@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
+
 from ..api.model_release import ExportTarget, ModelReleaseSpec
-from .naming import child_name, managed_labels, owner_reference
+from .naming import child_name, label_value, managed_labels, owner_reference
 
 SIGNING_MOUNT = "/etc/tugboat/signing"
+# The Job condition reason of a sign Job stopped by its pod failure policy (the key is missing).
+KEY_MISSING_JOB_REASON = "PodFailurePolicy"
 GPU = "nvidia.com/gpu"
 
 
@@ -21,10 +25,19 @@ class ReleaseContext:
     image: str
     pool_label: str
     checkpoint: str  # directory of the source checkpoint
-    checkpoint_root: str  # the source TrainingRun's storage prefix: the export refuses anything outside it
     artifact_dir: str
     artifact_pvc: str | None = None
     artifact_root: str = ""
+    # The source TrainingRun's storage prefix: the export refuses a checkpoint outside it.
+    checkpoint_root: str = ""
+
+
+RELEASE_LABEL = "tugboat.dev/modelrelease"
+
+
+def jobs_selector(name: str) -> str:
+    """Label selector of a ModelRelease's Jobs: the name as its label holds it."""
+    return f"{RELEASE_LABEL}={label_value(name)}"
 
 
 def job_name(owner: dict, role: str) -> str:
@@ -35,7 +48,7 @@ def job_name(owner: dict, role: str) -> str:
 def _job(ctx: ReleaseContext, role: str, pool: str, args: list[str], gpus: int = 0,
          extra_volumes: tuple[tuple[dict, dict], ...] = ()) -> dict:
     meta = ctx.owner["metadata"]
-    labels = managed_labels(**{"tugboat.dev/modelrelease": meta["name"], "tugboat.dev/workload": role})
+    labels = managed_labels(**{RELEASE_LABEL: label_value(meta["name"]), "tugboat.dev/workload": role})
     limits = {"cpu": "2", "memory": "4Gi"}
     tolerations = []
     if gpus:
@@ -92,8 +105,16 @@ def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: Export
 
 
 def build_sign_job(spec: ModelReleaseSpec, ctx: ReleaseContext) -> dict:
+    """The operator never reads the key Secret: the Job mounts it. `optional` lets the pod start
+    without it (a kubelet would wait on the mount forever), so the signer can exit with
+    KEY_MISSING_EXIT, which fails the Job at once instead of retrying."""
     ref = spec.signing.key_secret_ref
-    volume = {"name": "signing-key", "secret": {"secretName": ref.name, "defaultMode": 0o400}}
+    volume = {"name": "signing-key",
+              "secret": {"secretName": ref.name, "defaultMode": 0o400, "optional": True}}
     mount = {"name": "signing-key", "mountPath": SIGNING_MOUNT, "readOnly": True}
     args = ["sign", "--artifact", ctx.artifact_dir, "--private-key", f"{SIGNING_MOUNT}/{ref.key}"]
-    return _job(ctx, "sign", spec.export.node_pool, args, extra_volumes=((volume, mount),))
+    job = _job(ctx, "sign", spec.export.node_pool, args, extra_volumes=((volume, mount),))
+    job["spec"]["podFailurePolicy"] = {"rules": [{
+        "action": "FailJob",
+        "onExitCodes": {"containerName": "sign", "operator": "In", "values": [KEY_MISSING_EXIT]}}]}
+    return job

@@ -1,6 +1,10 @@
 """Tenant -> what each of its namespaces holds: the Namespace's labels, a ResourceQuota, a
-LimitRange, a default-deny NetworkPolicy that admits the gateway, and a Role/RoleBinding letting
-the tenant's groups manage AgentDeployments there. Pure.
+LimitRange, a default-deny NetworkPolicy that admits the gateway, and a RoleBinding of the shared
+`tugboat-tenant` ClusterRole letting the tenant's groups manage AgentDeployments there. Pure.
+
+The ClusterRole ships with the chart (generated from `build_tenant_cluster_role`), so the operator
+binds it by name (RBAC `bind` with resourceNames) and never needs the tenants' rights itself, nor
+`escalate`, nor the right to write Roles.
 
 Decides names, labels, ownership and the per-namespace share of the tenant's quota. The Namespace
 carries no owner reference (tenant data must outlive the Tenant); everything else is owned by the
@@ -15,7 +19,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from ..api.base import GROUP
 from ..api.tenant import TenantQuota, TenantSpec
-from .naming import hash8, managed_labels, owner_reference
+from .naming import label_value, managed_labels, owner_reference
 
 TENANT_LABEL = f"{GROUP}/tenant"
 WAVE_LABEL = f"{GROUP}/rollout-wave"
@@ -23,6 +27,7 @@ WAVE_LABEL = f"{GROUP}/rollout-wave"
 # converges on the same objects instead of collecting both tenants' quotas.
 OBJECT_NAME = "tugboat-tenant"
 DEFAULT_DENY = "tugboat-default-deny"
+TENANT_CLUSTER_ROLE = "tugboat-tenant"
 GPU_RESOURCE = "nvidia.com/gpu"
 # Pods that state no resources still count against the quota with these (a quota on
 # requests/limits rejects pods without them otherwise).
@@ -47,11 +52,6 @@ class TenantContext:
     owner: dict  # the Tenant (apiVersion, kind, metadata.name/uid)
     gateway_namespace: str
     monitoring_namespace: str
-
-
-def label_value(name: str) -> str:
-    """Object names may exceed a label value's 63 characters; keep long ones unique with a hash."""
-    return name if len(name) <= 63 else f"{name[:54].rstrip('-.')}-{hash8(name)}"
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -108,6 +108,17 @@ def build_namespace(namespace: str, spec: TenantSpec, ctx: TenantContext) -> dic
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
 
 
+# Set when the operator creates a namespace, never afterwards: the chart's namespace guard lets the
+# operator's ServiceAccount delete only namespaces carrying it, and refuses it being added later.
+CREATED_MARK = "tugboat.dev/created-by-operator"
+
+
+def build_created_namespace(namespace: str) -> dict:
+    """What the operator creates for a Tenant: a bare Namespace with the creation mark."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "annotations": {CREATED_MARK: "true"}}}
+
+
 def build_bare_namespace(namespace: str) -> dict:
     """A Namespace with nothing of ours: created, it holds no field of ours that a later apply could
     not take back; applied, it drops the labels our field manager set (the namespace stays)."""
@@ -140,9 +151,11 @@ def build_default_deny(namespace: str, ctx: TenantContext) -> dict:
     }
 
 
-def build_role(namespace: str, ctx: TenantContext) -> dict:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": _meta(OBJECT_NAME, namespace, ctx), "rules": [dict(r) for r in ROLE_RULES]}
+def build_tenant_cluster_role() -> dict:
+    """What a tenant's groups may do in each of its namespaces (bound there, never cluster-wide)."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": TENANT_CLUSTER_ROLE, "labels": managed_labels()},
+            "rules": [dict(r) for r in ROLE_RULES]}
 
 
 def build_role_binding(namespace: str, spec: TenantSpec, ctx: TenantContext) -> dict:
@@ -150,7 +163,8 @@ def build_role_binding(namespace: str, spec: TenantSpec, ctx: TenantContext) -> 
                 for g in sorted(spec.groups)]
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": _meta(OBJECT_NAME, namespace, ctx),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OBJECT_NAME},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": TENANT_CLUSTER_ROLE},
             "subjects": subjects}
 
 
@@ -159,7 +173,7 @@ def build_tenant_objects(spec: TenantSpec, ctx: TenantContext) -> tuple[dict, ..
     out: list[dict] = []
     for ns in spec.namespaces:
         out += [build_namespace(ns, spec, ctx), build_resource_quota(ns, spec, ctx),
-                build_limit_range(ns, ctx), build_default_deny(ns, ctx), build_role(ns, ctx),
+                build_limit_range(ns, ctx), build_default_deny(ns, ctx),
                 build_role_binding(ns, spec, ctx)]
     return tuple(out)
 
@@ -168,5 +182,4 @@ def owned_object_keys(namespace: str) -> tuple[tuple[str, str, str, str], ...]:
     """(apiVersion, kind, name, namespace) of what a Tenant owns in one namespace (for releasing it)."""
     return (("v1", "ResourceQuota", OBJECT_NAME, namespace), ("v1", "LimitRange", OBJECT_NAME, namespace),
             ("networking.k8s.io/v1", "NetworkPolicy", DEFAULT_DENY, namespace),
-            ("rbac.authorization.k8s.io/v1", "RoleBinding", OBJECT_NAME, namespace),
-            ("rbac.authorization.k8s.io/v1", "Role", OBJECT_NAME, namespace))
+            ("rbac.authorization.k8s.io/v1", "RoleBinding", OBJECT_NAME, namespace))

@@ -11,12 +11,16 @@ import json
 from dataclasses import dataclass
 
 from ..api.training_run import TrainingRunSpec
-from .naming import child_name, managed_labels, owner_reference
+from .naming import child_name, label_value, managed_labels, owner_reference
 
 CONFIG_MOUNT = "/etc/tugboat/train"
 GPU = "nvidia.com/gpu"
 # KubeRay derives RayCluster and pod names from the RayJob's; keep room for its suffixes.
 RAYJOB_NAME_LIMIT = 40
+# Pod Security "restricted", which tenant namespaces enforce (by label and by policy). uid 1000 is
+# the Ray images' `ray` user; KubeRay copies the Ray container's securityContext into the init
+# container it injects into workers, so these two cover every container of the Ray pods.
+RUN_AS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,17 @@ def build_train_config(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
     }
 
 
+RUN_LABEL = "tugboat.dev/trainingrun"
+
+
+def run_selector(name: str, attempt: int | None = None) -> str:
+    """Label selector of a TrainingRun's objects (of one attempt): the name as its label holds it."""
+    selector = f"{RUN_LABEL}={label_value(name)}"
+    return selector if attempt is None else f"{selector},tugboat.dev/attempt={attempt}"
+
+
 def _labels(ctx: TrainingContext) -> dict[str, str]:
-    return managed_labels(**{"tugboat.dev/trainingrun": ctx.owner["metadata"]["name"],
+    return managed_labels(**{RUN_LABEL: label_value(ctx.owner["metadata"]["name"]),
                              "tugboat.dev/attempt": str(ctx.attempt)})
 
 
@@ -76,8 +89,13 @@ def build_config_map(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
     }
 
 
+def _pod_security() -> dict:
+    return {"runAsNonRoot": True, "runAsUser": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def _container(name: str, image: str, resources: dict, mounts: list[dict]) -> dict:
     return {"name": name, "image": image, "resources": resources, "volumeMounts": mounts,
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
             "ports": [{"containerPort": 6379, "name": "gcs"}] if name == "ray-head" else []}
 
 
@@ -98,6 +116,7 @@ def _worker_group(spec: TrainingRunSpec, ctx: TrainingContext, config_volume: di
             "spec": {
                 "nodeSelector": {ctx.pool_label: res.node_pool},
                 "tolerations": tolerations,
+                "securityContext": _pod_security(),
                 "containers": [_container("ray-worker", ctx.image,
                                           {"limits": limits, "requests": dict(limits)}, mounts)],
                 "volumes": [config_volume, {"name": "dshm", "emptyDir": {"medium": "Memory"}}],
@@ -132,6 +151,7 @@ def build_ray_job(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
                         "metadata": {"labels": _labels(ctx)},
                         "spec": {
                             "nodeSelector": {ctx.pool_label: ctx.head_pool},
+                            "securityContext": _pod_security(),
                             "containers": [_container(
                                 "ray-head", ctx.image, head_resources,
                                 [{"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}])],

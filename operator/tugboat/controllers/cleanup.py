@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..builders.training_run import run_selector
 from ..kube.client import Kube
 from ..kube.errors import NotFound
 
@@ -26,7 +27,7 @@ def stop_ray_jobs(kube: Kube, owner: dict, now: datetime, timeout: float,
     awaited (retry later), or None when the TrainingRun may go."""
     meta = owner["metadata"]
     try:
-        left = kube.list(*kind, meta["namespace"], label_selector=f"tugboat.dev/trainingrun={meta['name']}")
+        left = kube.list(*kind, meta["namespace"], label_selector=run_selector(meta["name"]))
     except NotFound:
         kube.event(owner, "Warning", "CleanupSkipped",
                    f"{kind[1]} ({kind[0]}) is not served by this cluster: no training to stop")

@@ -1,6 +1,7 @@
 """ModelRelease: gather the source checkpoint, Jobs, keys, verification and registry state, and
 once verified the rollout's inputs (controllers/rollout_gather.py: targets, measurements);
-carry out registry actions (register a version, move the alias). Verification reads the
+carry out registry actions (register a version, move the alias). The signing key Secret is the
+sign Job's to mount, never read here (the operator holds no Secret rights). Verification reads the
 artifact directory, which the operator sees at the same path as the workloads (a shared volume
 in a cluster, the host in dev)."""
 
@@ -17,6 +18,7 @@ from tugboat_workloads.verify import VerificationError, verify_artifact
 from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE, TRAINING_RUN
 from ..api.model_release import RolloutPhase
+from ..builders.model_release import jobs_selector
 from ..conditions import find, is_true
 from ..kube.client import Kube
 from ..reconcile import model_release as mr
@@ -53,13 +55,14 @@ def _source(kube: Kube, namespace: str, name: str | None) -> mr.SourceView | Non
 def _jobs(kube: Kube, meta: Meta) -> dict[str, mr.JobView]:
     out = {}
     for job in kube.list("batch/v1", "Job", meta.namespace,
-                         label_selector=f"tugboat.dev/modelrelease={meta.name}"):
+                         label_selector=jobs_selector(meta.name)):
         conds = {c["type"]: c for c in (job.get("status") or {}).get("conditions") or []
                  if c.get("status") == "True"}
         role = job["metadata"]["labels"].get("tugboat.dev/workload", "")
         failed = conds.get("Failed")
         out[role] = mr.JobView(succeeded="Complete" in conds, failed=failed is not None,
-                               message=(failed or {}).get("message", ""))
+                               message=(failed or {}).get("message", ""),
+                               reason=(failed or {}).get("reason", ""))
     return out
 
 
@@ -131,8 +134,6 @@ def _rollout(kube: Kube, obj: dict, status, s: Settings, now: datetime) -> mr.Ro
 def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> mr.Observed:
     meta, spec = Meta.of(obj), obj.get("spec") or {}
     status = current_status(MODEL_RELEASE, obj)
-    ref = (spec.get("signing") or {}).get("keySecretRef") or {}
-    secret = kube.get_or_none("v1", "Secret", ref["name"], meta.namespace) if ref.get("name") else None
     public = trusted_public_key(kube, s)
     config = _config(s)
     verification = None
@@ -147,7 +148,6 @@ def observe(kube: Kube, obj: dict, s: Settings, now: datetime | None = None) -> 
         meta=meta, spec=spec, status=status, sigstore_available=s.sigstore_available,
         source=_source(kube, meta.namespace, (spec.get("source") or {}).get("trainingRun")),
         jobs=_jobs(kube, meta),
-        signing_key=secret is not None and ref.get("key", "private.pem") in (secret.get("data") or {}),
         verification=verification, trusted_key=public is not None, trust_problem=problem,
         registry_version=registry, config=config,
         rollout=_rollout(kube, obj, status, s, now or datetime.now(UTC)))

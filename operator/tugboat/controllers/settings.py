@@ -42,6 +42,10 @@ class Settings:
     reserved_namespaces: tuple[str, ...] = ()
     # DNS suffix of Service endpoints reported in AgentDeployment status.
     cluster_domain: str = "cluster.local"
+    # Secret (in each tenant namespace) whose key `key` is the audit HMAC key serving pods mount.
+    audit_key_secret: str = "tugboat-audit-key"
+    # Secret (in each tenant namespace) whose key `keys.json` lists the callers' API key hashes.
+    api_keys_secret: str = "tugboat-api-keys"
     # --- canary analysis ---
     # Prometheus HTTP API (any URL; dev and tests use 127.0.0.1). None: no analysis can run.
     prometheus_url: str | None = None

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, TENANT
-from ..builders.tenant import build_bare_namespace
+from ..builders.tenant import build_bare_namespace, build_created_namespace
 from ..kube.client import Kube
 from ..kube.errors import Conflict
 from ..reasons import Reason
@@ -78,7 +78,7 @@ def create_namespaces(kube: Kube, obj: dict, observed: tenant.Observed, now: dat
     name = observed.meta.name
     for ns in tenant.namespaces_to_create(observed, now):
         try:
-            made = kube.create(build_bare_namespace(ns))
+            made = kube.create(build_created_namespace(ns))
         except Conflict:
             log.info("Tenant %s: namespace %s appeared meanwhile; adopting it", name, ns)
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..api.kinds import TRAINING_RUN
+from ..builders.training_run import run_selector
 from ..kube.client import Kube
 from ..reconcile import training_run as tr
 from ..reconcile.outcome import Meta
@@ -43,9 +44,8 @@ def _ray_job(kube: Kube, meta: Meta, attempt: int) -> tr.RayJobView | None:
 
 
 def _unschedulable(kube: Kube, meta: Meta, attempt: int) -> tuple[str, ...]:
-    selector = f"tugboat.dev/trainingrun={meta.name},tugboat.dev/attempt={attempt}"
     messages = []
-    for pod in kube.list("v1", "Pod", meta.namespace, label_selector=selector):
+    for pod in kube.list("v1", "Pod", meta.namespace, label_selector=run_selector(meta.name, attempt)):
         for cond in (pod.get("status") or {}).get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
                 messages.append(cond.get("message") or "unschedulable")

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ..api.crd import crd_files
+from ..builders.tenant import build_tenant_cluster_role
 from .nodes import DEFAULT_POOLS, Pool, build_nodes
 from .stages import build_stages
 from .tools import KUBE_VERSION, bin_dir, cache_dir, thirdparty_crds_dir, tool
@@ -126,7 +127,7 @@ class DevCluster:
         log(f"node pools: {', '.join(f'{p.name} x{p.nodes}' for p in self.pools)}; CRDs installed")
 
     def install(self) -> None:
-        """Nodes, Tugboat CRDs, third-party CRDs; idempotent."""
+        """Nodes, Tugboat CRDs, third-party CRDs, policies, the tenants' ClusterRole; idempotent."""
         nodes = yaml.safe_dump_all(build_nodes(self.pools))
         # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
         self.kubectl("create", "-f", "-", input=nodes, check=False)
@@ -140,6 +141,8 @@ class DevCluster:
 
         self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f",
                      str(repo_root() / "policies"))
+        # Tenant RoleBindings name this ClusterRole (the chart installs it in a real cluster).
+        self._apply(build_tenant_cluster_role())
         self._wait_quota_counts_agent_deployments()
         self._wait_default_service_account()
 

@@ -1,8 +1,8 @@
 """Bounded traffic through the dev gateway: the task's prompts at a set rate, counted per release/track.
 
 Decides what is sent (arithmetic-progression prompts from the training task's own builtin
-dataset, so a good model answers them; the serving runtime's POST /v1/generate body and tenant
-headers), how fast (requests start on a fixed schedule of `rate` per second, a few in flight at
+dataset, so a good model answers them; the serving runtime's POST /v1/generate body and the
+caller's headers), how fast (requests start on a fixed schedule of `rate` per second, a few in flight at
 once, until `count` requests or `duration` seconds, whichever ends first: never unbounded), and
 what is counted: per (release, track) as the runtime's JSON answer names them, the requests,
 HTTP errors, answers matching the progression, mean success score and latency percentiles; per
@@ -40,7 +40,7 @@ class TrafficPlan:
     count: int | None = None          # requests; None: until `duration`
     path: str = "/v1/generate"
     host: str | None = None           # Host header, for routes with hostnames
-    headers: Mapping[str, str] = field(default_factory=dict)   # X-Tenant, X-Cost-Center, ...
+    headers: Mapping[str, str] = field(default_factory=dict)   # Authorization, X-Permission-Level
     concurrency: int = 4
     prompt_tokens: int = 4
     max_tokens: int = 3

@@ -66,12 +66,13 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
 
 @kopf.on.login()
 def login(**_) -> kopf.ConnectionInfo:
-    """kopf talks to the same API server, with the same credentials, as our own client."""
-    cfg = runtime.kube().api.configuration
-    token = (cfg.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip() or None
+    """kopf talks to the same API server, with the same credentials, as our own client (kopf
+    calls this again on a 401, so a rotated ServiceAccount token is picked up)."""
+    kube = runtime.kube()
+    cfg = kube.api.configuration
     return kopf.ConnectionInfo(
         server=cfg.host, ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
-        certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=token)
+        certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=kube.bearer_token())
 
 
 def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:

@@ -65,6 +65,19 @@ class Kube:
                 config.load_kube_config()
         return cls(client.ApiClient())
 
+    def bearer_token(self) -> str | None:
+        """The token our client authenticates with, for kopf's own connection (None: certificates).
+
+        The client keeps it under `BearerToken` with its scheme ("Bearer x"; in-cluster "bearer x").
+        A rotating in-cluster token is re-read first, as the client itself does before a request.
+        """
+        cfg = self.api.configuration
+        if cfg.refresh_api_key_hook is not None:
+            cfg.refresh_api_key_hook(cfg)
+        value = (cfg.api_key or {}).get("BearerToken", "").strip()
+        scheme, _, token = value.partition(" ")
+        return (token.strip() if scheme.lower() == "bearer" else value) or None
+
     def _resource(self, api_version: str, kind: str):
         # The dynamic client caches discovery itself; lookups after the first are in memory.
         try:

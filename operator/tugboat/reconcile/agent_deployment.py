@@ -1,7 +1,8 @@
 """AgentDeployment: judge the spec against its Tenant, build the stable and canary tracks the
 releases' rollout plans ask for, desire the serving objects, and report readiness. Pure.
 
-Decides validity (tenant, model line, node pool, GPU limit, detector schema), the serving
+Decides validity (tenant, model line, node pool, GPU limit, detector schema, deny patterns in
+the runtime's RE2 dialect), the serving
 objects of both tracks (which releases they serve is `release_tracks`' rule), the canary's
 pods (following the weight; at weight 0 they go after a delay through a gateway, at once by
 replica ratio, where pods are the split), the hand-over after a promotion (the canary keeps the
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from tugboat_workloads.serve.deny_pattern import DenyPatternError, compile_deny_pattern
 
 from ..api.agent_deployment import (
     AgentDeploymentSpec,
@@ -40,7 +43,7 @@ from ..builders.agent_deployment import (
     route_name,
     serving_name,
 )
-from ..builders.tenant import label_value
+from ..builders.naming import label_value
 from ..reasons import Reason
 from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
 from .release_tracks import ReleaseView, Tracks, tracks_for
@@ -199,6 +202,18 @@ def _schema_parses(spec: AgentDeploymentSpec):
         return Reason.INVALID_SPEC, f"spec.guardrails.successDetector.schema: not valid JSON: {exc}"
     if not isinstance(parsed, dict):
         return Reason.INVALID_SPEC, "spec.guardrails.successDetector.schema: must be a JSON object"
+    return None
+
+
+def _deny_patterns_compile(spec: AgentDeploymentSpec):
+    # The runtime refuses to start on a pattern it cannot compile: catch it here, before a pod
+    # crash-loops on it.
+    for index, pattern in enumerate(spec.guardrails.prompt_filter.deny_patterns):
+        try:
+            compile_deny_pattern(pattern)
+        except DenyPatternError as exc:
+            return (Reason.INVALID_DENY_PATTERN,
+                    f"spec.guardrails.promptFilter.denyPatterns[{index}]: {pattern!r} is {exc}")
     return None
 
 
@@ -466,7 +481,8 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     checks = [require_tenant(tenant, meta.namespace, required=True),
               model_line_allowed(tenant, raw.get("modelLine", "")),
               node_pool_allowed(tenant, raw.get("nodePool", "cpu"), "spec.nodePool"),
-              _gpus_within_limit(tenant), _schema_parses, _gateway_exists(observed), _route_is_ours(observed)]
+              _gpus_within_limit(tenant), _schema_parses, _deny_patterns_compile,
+              _gateway_exists(observed), _route_is_ours(observed)]
     spec, status, stop = validate(meta, AGENT_DEPLOYMENT.spec, raw, old, checks, now)
     if stop is not None:
         return _revoked(observed, stop)

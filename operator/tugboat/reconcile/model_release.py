@@ -28,7 +28,13 @@ from ..api.model_release import (
     ServedBy,
     SigningMethod,
 )
-from ..builders.model_release import ReleaseContext, build_export_job, build_sign_job, job_name
+from ..builders.model_release import (
+    KEY_MISSING_JOB_REASON,
+    ReleaseContext,
+    build_export_job,
+    build_sign_job,
+    job_name,
+)
 from ..conditions import find, is_true
 from ..reasons import Reason
 from ..rollout.decide import decide as decide_rollout
@@ -44,8 +50,8 @@ POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
 FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED,
-            "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature",
-            "MalformedManifest", "UnsafeExternalData"}
+            Reason.SIGNING_KEY_NOT_FOUND, "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature",
+            "MissingSignature", "MalformedManifest", "UnsafeExternalData"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class JobView:
     succeeded: bool
     failed: bool
     message: str = ""
+    reason: str = ""  # of the Job's Failed condition
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,6 @@ class Observed:
     sigstore_available: bool
     source: SourceView | None = None  # None: the TrainingRun does not exist
     jobs: dict[str, JobView] | None = None  # by role: export, export-tensorrt, sign
-    signing_key: bool = False
     verification: VerifyView | None = None  # made only once Signed and a trusted key exists
     trusted_key: bool = False
     trust_problem: str | None = None  # why the trusted key cannot verify anything (trust_key)
@@ -262,11 +268,12 @@ def _export(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome
 
 def _sign(step: _Step, spec: ModelReleaseSpec, ctx: ReleaseContext) -> Outcome | None:
     ref = spec.signing.key_secret_ref
-    if not step.o.signing_key:
-        step.mark("Signed", False, Reason.SIGNING_KEY_NOT_FOUND,
-                  f"Secret {ref.name} with key {ref.key} not found in {step.o.meta.namespace}")
-        return step.wait("Signing", Reason.SIGNING_KEY_NOT_FOUND, f"waiting for Secret {ref.name}")
     job = (step.o.jobs or {}).get("sign")
+    if job is not None and job.failed and job.reason == KEY_MISSING_JOB_REASON:
+        # The operator cannot read Secrets: the sign Job found the key missing and said so.
+        return step.fail("Signed", Reason.SIGNING_KEY_NOT_FOUND,
+                         f"Secret {ref.name} with key {ref.key} not found in {step.o.meta.namespace}: "
+                         f"the sign Job could not read the key ({job.message})")
     if job is not None and job.failed:
         return step.fail("Signed", Reason.SIGN_FAILED, f"signing failed: {job.message}")
     if job is None or not job.succeeded:

@@ -53,6 +53,7 @@ def test_schema_may_be_json_text_as_the_operator_api_carries_it():
     ([], "(root)"),
     ({"promptFiltre": {}}, "promptFiltre"),
     ({"promptFilter": {"denyPatterns": ["ok", "("]}}, "promptFilter.denyPatterns[1]"),
+    ({"promptFilter": {"denyPatterns": ["(?!ok)"]}}, "promptFilter.denyPatterns[0]"),  # not RE2
     ({"promptFilter": {"denyPatterns": "secret"}}, "promptFilter.denyPatterns"),
     ({"promptFilter": {"maxPromptChars": 0}}, "promptFilter.maxPromptChars"),
     ({"promptFilter": {"maxPromptChars": 10.5}}, "promptFilter.maxPromptChars"),

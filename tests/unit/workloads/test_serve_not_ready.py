@@ -5,6 +5,8 @@ import json
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from tugboat_workloads.serve.audit_key import ephemeral_key
+from tugboat_workloads.serve.caller_keys import ApiKeys
 from tugboat_workloads.serve.guardrail_config import parse_guardrail_config
 from tugboat_workloads.serve.http_app import build_app
 from tugboat_workloads.serve.runtime import build_runtime
@@ -16,7 +18,7 @@ def test_not_ready_until_a_model_is_loaded(tmp_path):
         ["--artifact", "/nowhere", "--public-key", "/k.pem", "--no-guardrails", "--release", "r1",
          "--track", "stable", "--tenant", "acme", "--agent-deployment", "agent",
          "--audit-log", str(tmp_path / "audit.jsonl")], {})
-    runtime = build_runtime(settings, parse_guardrail_config({}))
+    runtime = build_runtime(settings, parse_guardrail_config({}), ephemeral_key(), ApiKeys())
 
     async def scenario():
         async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:

@@ -5,29 +5,33 @@ import json
 import pytest
 
 from tugboat_workloads.serve.generate_request import (
+    MAX_BODY_BYTES,
     RequestError,
     parse_generate_request,
     request_id_from,
 )
 
+JSON = {"Content-Type": "application/json"}
+
 
 def parse(body, headers=None):
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return parse_generate_request(raw, headers or {}, default_tenant="acme", max_tokens_limit=16)
+    raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    return parse_generate_request(raw, {**JSON, **(headers or {})}, max_tokens_limit=16)
 
 
 def test_full_request_and_headers():
     request = parse({"prompt": "3 7 11", "maxTokens": 2,
                      "tools": [{"name": "search", "args": {"q": "x"}}, {"name": "calculator"}]},
-                    {"X-Tenant": "acme", "X-Cost-Center": "cc-9", "X-Permission-Level": "Standard"})
+                    {"Authorization": "Bearer k", "X-Permission-Level": "Standard"})
     assert (request.prompt, request.max_tokens, request.tools) == ("3 7 11", 2, ("search", "calculator"))
-    assert (request.tenant, request.cost_center, request.permission_level) == ("acme", "cc-9", "Standard")
+    assert (request.authorization, request.permission_level) == ("Bearer k", "Standard")
 
 
-def test_defaults_are_least_privilege_and_the_deployments_tenant():
-    request = parse({"prompt": "1 2"})
-    assert (request.max_tokens, request.tools, request.tenant) == (4, (), "acme")
-    assert (request.cost_center, request.permission_level) == (None, "ReadOnly")
+def test_defaults_are_least_privilege_and_tenant_headers_are_not_read():
+    request = parse({"prompt": "1 2"}, {"X-Tenant": "globex", "X-Cost-Center": "cc-free"})
+    assert (request.max_tokens, request.tools, request.authorization) == (4, (), None)
+    assert request.permission_level == "ReadOnly"
+    assert not hasattr(request, "tenant") and not hasattr(request, "cost_center")
 
 
 @pytest.mark.parametrize("body, headers, field", [
@@ -52,6 +56,34 @@ def test_malformed_requests_name_the_field(body, headers, field):
         parse(body, headers)
     assert err.value.field == field
     assert str(err.value).startswith(field)
+
+
+@pytest.mark.parametrize("body, headers, field, status", [
+    (b'{"prompt": "1 2"}', {"Content-Type": "text/plain"}, "Content-Type", 415),
+    (b'{"prompt": "1 2"}', {"Content-Type": ""}, "Content-Type", 415),
+    (b'{"prompt": "1 2"}', {"Content-Type": "application/json; charset=latin-1"}, "Content-Type", 415),
+    (None, {}, "body", 413),
+    (b"[" * 100_000, {}, "body", 400),                                     # nesting beyond recursion
+    (b'{"prompt": "1 2", "maxTokens": ' + b"9" * 5000 + b"}", {}, "body", 400),  # digit limit
+    ('{"prompt": "1 2"}'.encode("utf-16"), {}, "body", 400),             # JSON must be UTF-8
+    (b'{"prompt": "1 2 \\ud800"}', {}, "prompt", 400),                   # lone surrogate
+])
+def test_malformed_bytes_are_a_4xx_naming_the_field(body, headers, field, status):
+    with pytest.raises(RequestError) as err:
+        parse(body, headers)
+    assert (err.value.field, err.value.status) == (field, status)
+    assert str(err.value).startswith(field)
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON",
+                                          'application/json;charset="UTF-8"'])
+def test_content_type_parameters_and_case_are_accepted(content_type):
+    assert parse({"prompt": "1 2"}, {"Content-Type": content_type}).prompt == "1 2"
+
+
+def test_a_body_cut_off_at_the_limit_says_the_limit():
+    with pytest.raises(RequestError, match=f"larger than {MAX_BODY_BYTES} bytes"):
+        parse(None)
 
 
 def test_request_id_is_echoed_when_safe_and_generated_otherwise():

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tugboat_workloads.sign.__main__ import main as sign_main
-from tugboat_workloads.sign.keys import generate_keypair
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT, generate_keypair
 from tugboat_workloads.sign.signer import SignError, SignReason, sign_artifact
 
 
@@ -169,3 +169,15 @@ def test_cli_module_fails_with_a_reason_and_exit_code_1(tmp_path, keys):
     body = json.loads(result.read_text())
     assert body["state"] == "Failed" and body["reason"] == "ArtifactNotFound"
     assert str(tmp_path / "missing") in body["message"]
+
+
+def test_cli_without_its_key_exits_with_the_key_missing_code(tmp_path, capsys):
+    root = _make_artifact(tmp_path / "art")
+    result = tmp_path / "result.json"
+    # An optional Secret volume that is absent leaves the mount directory empty.
+    missing = tmp_path / "signing" / "private.pem"
+    code = sign_main(["--artifact", str(root), "--private-key", str(missing), "--result", str(result)])
+    assert code == KEY_MISSING_EXIT != 1
+    assert json.loads(result.read_text())["reason"] == "SigningKeyNotFound"
+    assert f"signing key {missing} not found" in capsys.readouterr().err
+    assert not (root / "manifest.json").exists()

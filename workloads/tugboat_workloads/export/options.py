@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tugboat_workloads.export",
                                      description="Export a MoE checkpoint to a verified ONNX artifact.")
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory (model.pt, ...)")
-    parser.add_argument("--checkpoint-root", type=Path,
+    parser.add_argument("--checkpoint-root",
                         help="refuse a checkpoint whose real path is outside this directory")
     parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
     parser.add_argument("--opset", default="18", help="ONNX opset (default 18)")
@@ -59,7 +59,7 @@ def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions
     return ExportOptions(
         checkpoint=args.checkpoint,
         out=args.out,
-        checkpoint_root=args.checkpoint_root,
+        checkpoint_root=parse_checkpoint_root(args.checkpoint_root),
         opset=parse_opset(args.opset, max_opset),
         tolerance=parse_tolerance(args.tolerance),
         variants=parse_variants(args.variants),
@@ -68,6 +68,16 @@ def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions
         trt_precision=_one_of("--trt-precision", args.trt_precision, TRT_PRECISIONS),
         result=args.result,
     )
+
+
+def parse_checkpoint_root(text: str | None) -> Path | None:
+    """Absent: no confinement (a person exporting by hand). Given, it must name a directory: an
+    empty value would otherwise confine the checkpoint to the working directory by accident."""
+    if text is None:
+        return None
+    if not text.startswith("/"):
+        raise _invalid(f"--checkpoint-root: must be an absolute path, got {text!r}")
+    return Path(text)
 
 
 def parse_opset(text: str, max_opset: int) -> int:

@@ -1,37 +1,36 @@
 """Audit log: one JSON line per generate request.
 
-Decides the record's fields: request id, tenant, cost center, the SHA-256 of the prompt (never
-the prompt itself), decision, guardrail and reason, HTTP status and tokens delivered. Writing is
+Decides the record's fields: request id, tenant, cost center (the Tenant's, never the caller's
+say), the name of the API key that identified the caller, the prompt's HMAC-SHA256 under the
+tenant's audit key and that key's id (never the prompt itself, nor a plain hash a guesser could
+match: see audit_key), decision, guardrail and reason, HTTP status and tokens delivered. Writing is
 a thin append to a file (or stdout when no path is given), flushed per line so a crash loses
 nothing already answered.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import IO
 
-
-def prompt_digest(prompt: str | None) -> str | None:
-    if prompt is None:
-        return None
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+from .audit_key import AuditKey
 
 
 def build_audit_record(*, request_id: str, tenant: str, cost_center: str | None,
-                       prompt: str | None, decision: str, guardrail: str | None, reason: str,
-                       status: int, tokens: int, model: str | None, release: str, track: str,
-                       timestamp: float) -> dict:
-    """Pure: the audit line for one request. `prompt` is hashed here and goes no further."""
+                       caller: str | None, prompt: str | None, key: AuditKey, decision: str,
+                       guardrail: str | None, reason: str, status: int, tokens: int,
+                       model: str | None, release: str, track: str, timestamp: float) -> dict:
+    """Pure: the audit line for one request. `prompt` is digested here and goes no further."""
     return {
         "time": round(timestamp, 3),
         "requestId": request_id,
         "tenant": tenant,
         "costCenter": cost_center,
-        "promptSha256": prompt_digest(prompt),
+        "caller": caller,
+        "promptHmacSha256": None if prompt is None else key.digest(prompt),
+        "auditKeyId": key.key_id,
         "decision": decision,
         "guardrail": guardrail,
         "reason": reason,

@@ -1,6 +1,6 @@
 """The life of one POST /v1/generate request, from raw body to reply, metrics and audit line.
 
-Order: parse -> admission chain (tenant, permission, tools, prompt filter) -> token budget
+Order: parse -> admission chain (caller key, permission, tools, prompt filter) -> token budget
 reservation -> dev faults (off unless the process was started with them) -> primary model ->
 success score -> fallback guardrail -> settle the budget.
 Every guardrail decision is counted; every request gets exactly one audit line (when guardrails
@@ -20,6 +20,7 @@ from tugboat_workloads.task import decode_tokens, encode_prompt
 from .admission import admit
 from .artifact_loader import LoadedModel
 from .audit_log import build_audit_record
+from .caller_keys import ApiKey
 from .fallback_policy import FALLBACK, KEEP, REFUSE, decide_fallback
 from .fault_injection import InjectedFault, inject_faults
 from .generate_request import GenerateRequest, RequestError, parse_generate_request, request_id_from
@@ -52,51 +53,58 @@ class _Outcome:
     retry_after: int | None = None
 
 
-async def handle_generate(rt: Runtime, body: bytes, headers: Mapping[str, str]) -> Reply:
+async def handle_generate(rt: Runtime, body: bytes | None, headers: Mapping[str, str]) -> Reply:
+    """`body` None: larger than the server reads (a 413)."""
     started = time.perf_counter()
     request_id = request_id_from(headers)
     request: GenerateRequest | None = None
+    caller: ApiKey | None = None
     try:
         if not rt.ready:
             outcome = _error(503, "NotReady", "the model is not loaded yet (see /readyz)")
         else:
-            request = parse_generate_request(body, headers, rt.settings.tenant,
+            request = parse_generate_request(body, headers,
                                              max_tokens_limit=rt.primary.generator.seq_len)
-            outcome = await _decide(rt, request)
+            outcome, caller = await _decide(rt, request)
     except RequestError as err:
-        outcome = _denied(Verdict("request", "deny", 400, "InvalidRequest", str(err)))
+        outcome = _denied(Verdict("request", "deny", err.status, err.reason, str(err)))
     except InjectedFault as err:
         outcome = _error(500, "InjectedFault", str(err))
     except Exception:  # a bug or an ONNX Runtime failure must still answer and be counted
         log.exception("request %s failed", request_id)
         outcome = _error(500, "InternalError", "inference failed; see the server log")
     rt.metrics.request_done(outcome.status, time.perf_counter() - started, outcome.generated)
-    _audit(rt, request_id, request, headers, outcome)
+    _audit(rt, request_id, request, caller, outcome)
     return _reply(rt, request_id, outcome)
 
 
-async def _decide(rt: Runtime, request: GenerateRequest) -> _Outcome:
-    if rt.guardrails_on:
-        for verdict in admit(request, rt.config, rt.settings.tenant):
-            rt.metrics.decision(verdict.guardrail, verdict.decision)
-            if verdict.denied:
-                return _denied(verdict)
-    try:
-        prompt_tokens = encode_prompt(request.prompt, rt.primary.generator.vocab_size)
-    except ValueError as err:
-        raise RequestError("prompt", str(err)) from err
+async def _decide(rt: Runtime, request: GenerateRequest) -> tuple[_Outcome, ApiKey | None]:
+    """The outcome, and the key that identified the caller (None without guardrails)."""
     if not rt.guardrails_on:
-        return await _answer(rt, request, prompt_tokens)
-    verdict, reservation = rt.budget.reserve(request.tenant, request.max_tokens)
+        return await _answer(rt, request, _prompt_tokens(rt, request)), None
+    admission = admit(request, rt.config, rt.settings.tenant, rt.api_keys)
+    for verdict in admission.verdicts:
+        rt.metrics.decision(verdict.guardrail, verdict.decision)
+    if admission.denial is not None:
+        return _denied(admission.denial), admission.caller
+    prompt_tokens = _prompt_tokens(rt, request)
+    verdict, reservation = rt.budget.reserve(rt.settings.tenant, request.max_tokens)
     rt.metrics.decision(verdict.guardrail, verdict.decision)
     if verdict.denied:
-        return _denied(verdict)
+        return _denied(verdict), admission.caller
     outcome = None
     try:
         outcome = await _answer(rt, request, prompt_tokens)
-        return outcome
+        return outcome, admission.caller
     finally:
         rt.budget.settle(reservation, outcome.tokens if outcome else 0)
+
+
+def _prompt_tokens(rt: Runtime, request: GenerateRequest) -> list[int]:
+    try:
+        return encode_prompt(request.prompt, rt.primary.generator.vocab_size)
+    except ValueError as err:
+        raise RequestError("prompt", str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -176,18 +184,19 @@ def _reply(rt: Runtime, request_id: str, outcome: _Outcome) -> Reply:
     headers = {"X-Request-Id": request_id}
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
+    if outcome.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="tugboat"'
     return Reply(outcome.status, body, headers)
 
 
-def _audit(rt: Runtime, request_id: str, request: GenerateRequest | None,
-           headers: Mapping[str, str], outcome: _Outcome) -> None:
+def _audit(rt: Runtime, request_id: str, request: GenerateRequest | None, caller: ApiKey | None,
+           outcome: _Outcome) -> None:
     if rt.audit is None:
         return
     rt.audit.write(build_audit_record(
-        request_id=request_id,
-        tenant=request.tenant if request else headers.get("X-Tenant") or rt.settings.tenant,
-        cost_center=(request.cost_center if request else None) or rt.config.cost_center,
-        prompt=request.prompt if request else None,
+        request_id=request_id, tenant=rt.settings.tenant, cost_center=rt.config.cost_center,
+        caller=caller.name if caller else None,
+        prompt=request.prompt if request else None, key=rt.audit_key,
         decision=outcome.decision, guardrail=outcome.guardrail, reason=outcome.reason,
         status=outcome.status, tokens=outcome.tokens, model=outcome.model,
         release=rt.settings.release, track=rt.settings.track, timestamp=time.time(),

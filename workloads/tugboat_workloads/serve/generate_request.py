@@ -1,9 +1,12 @@
 """Parse one POST /v1/generate request (JSON body and headers) into a typed value.
 
-Decides what a well-formed request is: body {"prompt": str, "maxTokens": int (default 4),
-"tools": [{"name": str, "args": {...}}]} and the X-Request-Id, X-Tenant, X-Cost-Center and
-X-Permission-Level headers. Raises `RequestError` naming the field or header. Must not apply
-any guardrail policy: a well-formed request for a forbidden tool still parses.
+Decides what a well-formed request is: at most MAX_BODY_BYTES of UTF-8 JSON sent as
+application/json, body {"prompt": str, "maxTokens": int (default 4), "tools": [{"name": str,
+"args": {...}}]} and the X-Request-Id, Authorization and X-Permission-Level headers. Tenant
+and cost center never come from a header: the caller's key and the Tenant's config decide them.
+Raises `RequestError` naming the field or header, with its 4xx status: whatever bytes arrive, a
+malformed request is the caller's error, never a 500. Must not apply any guardrail policy: a
+well-formed request for a forbidden tool still parses.
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ from dataclasses import dataclass
 from .guardrail_config import PERMISSION_LEVELS
 
 DEFAULT_MAX_TOKENS = 4
+# Prompts are capped far below this by the prompt filter; the limit stops oversized uploads early.
+MAX_BODY_BYTES = 1 << 20
 # Callers may bring their own id for tracing; bound it so it is safe in logs and labels.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestError(ValueError):
-    """A malformed request (HTTP 400); `field` names the body field or header."""
+    """A malformed request; `field` names the body field or header, `status` is 400, 413 or 415."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, status: int = 400,
+                 reason: str = "InvalidRequest"):
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.status, self.reason = field, status, reason
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,7 @@ class GenerateRequest:
     prompt: str
     max_tokens: int
     tools: tuple[str, ...]
-    tenant: str
-    cost_center: str | None
+    authorization: str | None
     permission_level: str
 
 
@@ -45,12 +50,13 @@ def request_id_from(headers: Mapping[str, str]) -> str:
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def parse_generate_request(body: bytes, headers: Mapping[str, str], default_tenant: str,
+def parse_generate_request(body: bytes | None, headers: Mapping[str, str],
                            max_tokens_limit: int) -> GenerateRequest:
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError("body", f"not valid JSON: {err}") from err
+    """`body` None: the server stopped reading it at MAX_BODY_BYTES."""
+    if body is None:
+        raise RequestError("body", f"larger than {MAX_BODY_BYTES} bytes", 413, "BodyTooLarge")
+    _require_json_content_type(headers.get("Content-Type", ""))
+    doc = _json_document(body)
     if not isinstance(doc, dict):
         raise RequestError("body", "must be a JSON object")
     unknown = sorted(set(doc) - {"prompt", "maxTokens", "tools"})
@@ -60,10 +66,28 @@ def parse_generate_request(body: bytes, headers: Mapping[str, str], default_tena
         prompt=_prompt(doc.get("prompt")),
         max_tokens=_max_tokens(doc.get("maxTokens", DEFAULT_MAX_TOKENS), max_tokens_limit),
         tools=_tools(doc.get("tools", [])),
-        tenant=headers.get("X-Tenant") or default_tenant,
-        cost_center=headers.get("X-Cost-Center") or None,
+        authorization=headers.get("Authorization"),
         permission_level=_permission(headers.get("X-Permission-Level") or "ReadOnly"),
     )
+
+
+def _require_json_content_type(content_type: str) -> None:
+    media_type, _, params = content_type.partition(";")
+    charset = params.partition("charset=")[2].strip().strip('"').lower()
+    if media_type.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        raise RequestError("Content-Type", f"must be application/json (UTF-8), got {content_type!r}",
+                           415, "UnsupportedMediaType")
+
+
+def _json_document(body: bytes) -> object:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise RequestError("body", f"not UTF-8: {err.reason} at byte {err.start}") from None
+    except RecursionError:
+        raise RequestError("body", "JSON nested too deeply") from None
+    except ValueError as err:  # JSONDecodeError, and integers beyond Python's digit limit
+        raise RequestError("body", f"not valid JSON: {err}") from None
 
 
 def _prompt(raw: object) -> str:
@@ -71,6 +95,10 @@ def _prompt(raw: object) -> str:
         raise RequestError("prompt", "required, must be a string")
     if not raw.strip():
         raise RequestError("prompt", "must not be empty")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate escape such as "\ud800"
+        raise RequestError("prompt", f"not valid Unicode: {err.reason} at character {err.start}") from None
     return raw
 
 

@@ -8,10 +8,11 @@ naming the field path. Must not read files or build scorers: the caller does bot
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .deny_pattern import DenyPatternError, Pattern, compile_deny_pattern
 
 PERMISSION_LEVELS = ("ReadOnly", "Standard", "Elevated")
 FALLBACK_MODES = ("SimpleModel", "Refuse")
@@ -29,7 +30,7 @@ class GuardrailConfigError(ValueError):
 
 @dataclass(frozen=True)
 class PromptFilterConfig:
-    deny_patterns: tuple[re.Pattern[str], ...] = ()
+    deny_patterns: tuple[Pattern, ...] = ()
     max_prompt_chars: int = 2048
 
 
@@ -104,9 +105,9 @@ def _prompt_filter(raw: Any) -> PromptFilterConfig:
     for i, pattern in enumerate(patterns):
         path = f"promptFilter.denyPatterns[{i}]"
         try:
-            compiled.append(re.compile(_string(pattern, path)))
-        except re.error as err:
-            raise GuardrailConfigError(path, f"invalid regular expression {pattern!r}: {err}") from err
+            compiled.append(compile_deny_pattern(_string(pattern, path)))
+        except DenyPatternError as err:
+            raise GuardrailConfigError(path, f"{pattern!r} is {err}") from err
     max_chars = _number(sec.get("maxPromptChars", 2048), "promptFilter.maxPromptChars",
                         minimum=1, integer=True)
     return PromptFilterConfig(deny_patterns=tuple(compiled), max_prompt_chars=int(max_chars))

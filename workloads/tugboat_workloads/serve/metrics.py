@@ -96,6 +96,10 @@ class ServeMetrics:
         self._probe = Gauge("tugboat_serve_probe_top1_agreement",
                             "Top-1 agreement with torch of the served graph on the artifact's numerics "
                             "probe, measured at startup on this CPU", [*BASE_LABELS, "graph"], registry=reg)
+        self._audit_key_ephemeral = Gauge(
+            "tugboat_audit_key_ephemeral",
+            "1 when audit prompt digests use a random per-process key (no tenant key file): they "
+            "then match only within this process", BASE_LABELS, registry=reg).labels(**base)
         self._base = base
         for guardrail, decisions in KNOWN_DECISIONS.items():
             for decision in decisions:
@@ -126,6 +130,9 @@ class ServeMetrics:
                            reason=choice.reason, cpu=choice.cpu).set(1)
         if choice.agreement is not None:
             self._probe.labels(**self._base, graph=choice.served).set(choice.agreement)
+
+    def audit_key(self, ephemeral: bool) -> None:
+        self._audit_key_ephemeral.set(1 if ephemeral else 0)
 
     def expect_router(self, layers: int, experts: int) -> None:
         """Create every (layer, expert) series at 0 once the model's shape is known, so that

@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .artifact_loader import LoadedModel
+from .audit_key import AuditKey
 from .audit_log import AuditLog
+from .caller_keys import ApiKeys
 from .guardrail_config import GuardrailConfig
 from .metrics import Identity, ServeMetrics
 from .settings import ServeSettings
@@ -25,6 +27,8 @@ class Runtime:
     metrics: ServeMetrics
     budget: TokenBudget
     audit: AuditLog | None
+    audit_key: AuditKey
+    api_keys: ApiKeys
     executor: ThreadPoolExecutor
     primary: LoadedModel | None = None
     fallback: LoadedModel | None = None
@@ -44,16 +48,21 @@ class Runtime:
             self.audit.close()
 
 
-def build_runtime(settings: ServeSettings, config: GuardrailConfig) -> Runtime:
+def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: AuditKey,
+                  api_keys: ApiKeys) -> Runtime:
     identity = Identity(release=settings.release, track=settings.track, tenant=settings.tenant,
                         agent_deployment=settings.agent_deployment)
+    metrics = ServeMetrics(identity)
+    metrics.audit_key(audit_key.ephemeral)
     return Runtime(
         settings=settings,
         config=config,
-        metrics=ServeMetrics(identity),
+        metrics=metrics,
         budget=TokenBudget(config.token_budget),
         # The audit log is a guardrail too: the benchmark baseline switches it off with the rest.
         audit=None if settings.no_guardrails else AuditLog(settings.audit_log),
+        audit_key=audit_key,
+        api_keys=api_keys,
         executor=ThreadPoolExecutor(max_workers=settings.inference_workers,
                                     thread_name_prefix="onnx"),
     )

@@ -3,7 +3,7 @@
 Decides the order that makes the refusal guarantee hold: the HTTP port answers /healthz at once
 but /readyz and /v1/generate only after the primary (and fallback) artifacts verified and
 loaded. Exit codes: 0 after a clean SIGTERM/SIGINT, 1 when an artifact is refused (or the port
-cannot be bound), 2 for bad flags, guardrails or audit log path.
+cannot be bound), 2 for bad flags, guardrails, audit log path, audit key or API keys file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from aiohttp import web
 from prometheus_client import disable_created_metrics
 
 from .artifact_loader import ArtifactRefused, LoadedModel, load_verified_model
+from .audit_key import AuditKey, AuditKeyError, load_audit_key
+from .caller_keys import ApiKeys, ApiKeysError, load_api_keys
 from .fault_injection import describe_faults
 from .guardrail_config import GuardrailConfig, GuardrailConfigError, load_guardrail_config
 from .http_app import build_app
@@ -38,10 +40,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings = resolve_settings(sys.argv[1:] if argv is None else argv,
                                     os.environ if environ is None else environ)
         config = _guardrails(settings)
-    except (SettingsError, GuardrailConfigError) as err:
+        audit_key = load_audit_key(settings.audit_key_file)
+        api_keys = load_api_keys(settings.api_keys_file)
+    except (SettingsError, GuardrailConfigError, AuditKeyError, ApiKeysError) as err:
         log.error("%s", err)
         return 2
-    return asyncio.run(serve(settings, config))
+    if api_keys.missing and not settings.no_guardrails:
+        log.warning("no API key is valid, every request is a 401: %s", api_keys.missing)
+    if audit_key.ephemeral and not settings.no_guardrails:
+        log.warning("no audit key file%s: audit prompt digests use a random per-process key "
+                    "(id %s) and match only within this process",
+                    f" at {settings.audit_key_file}" if settings.audit_key_file else "", audit_key.key_id)
+    return asyncio.run(serve(settings, config, audit_key, api_keys))
 
 
 def _guardrails(settings: ServeSettings) -> GuardrailConfig:
@@ -53,9 +63,10 @@ def _guardrails(settings: ServeSettings) -> GuardrailConfig:
     return config
 
 
-async def serve(settings: ServeSettings, config: GuardrailConfig) -> int:
+async def serve(settings: ServeSettings, config: GuardrailConfig, audit_key: AuditKey,
+                api_keys: ApiKeys) -> int:
     try:
-        rt = build_runtime(settings, config)
+        rt = build_runtime(settings, config, audit_key, api_keys)
     except OSError as err:  # the audit log's directory is missing or read-only
         log.error("cannot open audit log %s: %s", settings.audit_log, err.strerror or err)
         return 2

@@ -33,6 +33,8 @@ class ServeSettings:
     agent_deployment: str
     fallback_artifact: str | None = None
     audit_log: str | None = None
+    audit_key_file: str | None = None
+    api_keys_file: str | None = None
     no_guardrails: bool = False
     inference_workers: int = 1
     graph: str = "fp32"
@@ -55,6 +57,11 @@ _FLAGS = {
     "agent-deployment": ("AgentDeployment name, a metrics label", True),
     "fallback-artifact": ("signed artifact of the simpler fallback model", False),
     "audit-log": ("append audit JSON lines here (default: stdout)", False),
+    "audit-key-file": ("the tenant's audit HMAC key (a mounted Secret, at least 32 bytes); when "
+                       "absent or missing, a random per-process key is used and "
+                       "tugboat_audit_key_ephemeral is 1", False),
+    "api-keys-file": ("JSON of the tenant's API keys (sha256 and permission level each; a mounted "
+                      "Secret); without it every request is a 401", False),
     "inference-workers": ("threads running ONNX Runtime (default 1)", False),
     "graph": ("graph of the artifact to serve: fp32 (default), fp16 or int8; a reduced-precision "
               "graph must pass the artifact's numerics probe on this CPU", False),

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from tugboat_workloads.sign.keys import KEY_MISSING_EXIT
 from tugboat_workloads.sign.manifest_file import MANIFEST_FILE, SIGNATURE_FILE
 from tugboat_workloads.sign.signer import SignError, sign_artifact
 
@@ -33,6 +34,12 @@ def _write_result(path: Path | None, result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if not args.private_key.is_file():
+        # The Secret (mounted optional) or its key is absent: retrying cannot help.
+        message = f"signing key {args.private_key} not found: the Secret or its key is missing"
+        _write_result(args.result, {"state": "Failed", "reason": "SigningKeyNotFound", "message": message})
+        print(message, file=sys.stderr)
+        return KEY_MISSING_EXIT
     try:
         signed = sign_artifact(args.artifact, args.private_key)
     except SignError as exc:

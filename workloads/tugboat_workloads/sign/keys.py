@@ -14,6 +14,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+# The sign CLI's exit code when the mounted Secret lacks the key: the Job builder makes it fail
+# the Job at once (a pod failure policy), and the operator reports the missing Secret key.
+KEY_MISSING_EXIT = 3
+
 # The curves model-signing can verify (its key-based verifier rejects the rest).
 SUPPORTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tugboat_workloads.serve.settings import env_var
 
-from ...builders.tenant import label_value
+from ...builders.naming import label_value
 
 FILE = "faults.json"
 RELEASE_LABEL = "tugboat.dev/release"

@@ -1,0 +1,232 @@
+"""The operator's least-privilege RBAC, as its own ServiceAccount on the real API server.
+
+The chart's RBAC and namespace guard are rendered by helm and applied; then the tests act as
+`system:serviceaccount:tugboat-system:tugboat-operator` (impersonation, and finally the operator
+itself running with that account's token): it can do every thing it needs, and cannot bind
+cluster-admin, read a Secret, or delete a namespace it did not create.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+import yaml
+
+from tests.integration.helpers import condition_is, wait_for
+from tugboat.builders.agent_deployment import GATEWAY_API
+from tugboat.dev.gateway.controller import gateway_manifest
+from tugboat.dev.tools import repo_root, tool
+
+NS = "tugboat-system"
+SA = f"system:serviceaccount:{NS}:tugboat-operator"
+MARK = "tugboat.dev/created-by-operator"
+RBAC_TEMPLATES = ("rbac.yaml", "namespace-guard.yaml", "tenant-clusterrole.yaml")
+EXAMPLES = repo_root() / "examples"
+GATEWAY_NS, GATEWAY = "tugboat-gateway", "tugboat"
+
+# What the operator does (kube/ calls and kopf's watches, finalizers and peering), one check each.
+# `resource/name` is kubectl's syntax for a named object; subresources are flags.
+NEEDED = [
+    ("watch", "tenants.tugboat.dev", None), ("patch", "tenants.tugboat.dev", None),
+    ("patch", "tenants.tugboat.dev --subresource=status", None),
+    ("list", "agentdeployments.tugboat.dev", "*"), ("patch", "trainingruns.tugboat.dev", "team-a"),
+    ("patch", "modelreleases.tugboat.dev --subresource=status", "ml-platform"),
+    ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("watch", "clusterkopfpeerings.kopf.dev", None), ("patch", "clusterkopfpeerings.kopf.dev/tugboat", None),
+    ("create", "events", "team-a"),
+    ("create", "rayjobs.ray.io", "ml-platform"), ("delete", "rayjobs.ray.io", "ml-platform"),
+    ("list", "pods", "ml-platform"), ("list", "nodes", None),
+    ("create", "jobs.batch", "ml-platform"), ("watch", "jobs.batch", "*"),
+    ("watch", "configmaps", "*"), ("get", "configmaps", NS), ("patch", "configmaps", "team-a"),
+    ("create", "services", "team-a"), ("patch", "serviceaccounts", "team-a"),
+    ("delete", "deployments.apps", "team-a"), ("watch", "deployments.apps", "*"),
+    ("delete", "horizontalpodautoscalers.autoscaling", "team-a"),
+    ("patch", "poddisruptionbudgets.policy", "team-a"),
+    ("watch", "httproutes.gateway.networking.k8s.io", "*"),
+    ("create", "namespaces", None), ("get", "namespaces", None), ("patch", "namespaces", None),
+    ("delete", "resourcequotas", "team-a"), ("patch", "limitranges", "team-a"),
+    ("delete", "networkpolicies.networking.k8s.io", "team-a"),
+    ("create", "rolebindings.rbac.authorization.k8s.io", "team-a"),
+    ("patch", "rolebindings.rbac.authorization.k8s.io/tugboat-tenant", "team-a"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io/tugboat-tenant", "team-a"),
+]
+DENIED = [
+    ("get", "secrets", "ml-platform"), ("list", "secrets", "*"), ("get", "secrets", NS),
+    ("escalate", "roles.rbac.authorization.k8s.io", "team-a"),
+    ("escalate", "clusterroles.rbac.authorization.k8s.io", None),
+    ("bind", "clusterroles.rbac.authorization.k8s.io/cluster-admin", "team-a"),
+    ("bind", "roles.rbac.authorization.k8s.io", "team-a"),
+    ("create", "roles.rbac.authorization.k8s.io", "team-a"),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
+    ("patch", "rolebindings.rbac.authorization.k8s.io/admin-binding", "team-a"),
+    ("patch", "clusterkopfpeerings.kopf.dev/someone-else", None),
+    ("update", "tenants.tugboat.dev", None), ("delete", "jobs.batch", "ml-platform"),
+    ("create", "pods", "team-a"), ("create", "serviceaccounts --subresource=token", "team-a"),
+]
+
+
+def _helm_rbac() -> str:
+    shown = [a for t in RBAC_TEMPLATES for a in ("--show-only", f"templates/{t}")]
+    out = subprocess.run([tool("helm"), "template", "tugboat", str(repo_root() / "charts" / "tugboat"),
+                          "--namespace", NS, *shown], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def chart_rbac(cluster):
+    cluster.kubectl("create", "namespace", NS, check=False)
+    for ns in ("ml-platform", "team-a", "team-b"):
+        cluster.kubectl("create", "namespace", ns, check=False)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-",
+                    input=_helm_rbac())
+    # The guard is enforced once the policy's type check has run (its status says so).
+    wait_for(lambda: cluster.kubectl("get", "validatingadmissionpolicy", "operator-namespaces.tugboat.dev",
+                                     "-o", "jsonpath={.status.observedGeneration}").stdout,
+             what="namespace guard compiled")
+    return SA
+
+
+def as_operator(cluster, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    return cluster.kubectl(f"--as={SA}", *args, input=input, check=False)
+
+
+def can_i(cluster, verb: str, resource: str, namespace: str | None) -> str:
+    scope = ("--all-namespaces",) if namespace == "*" else ("-n", namespace) if namespace else ()
+    return as_operator(cluster, "auth", "can-i", verb, *resource.split(), *scope).stdout.strip()
+
+
+@pytest.mark.parametrize(("verb", "resource", "namespace"), NEEDED)
+def test_the_operator_may_do_what_it_needs(cluster, chart_rbac, verb, resource, namespace):
+    assert can_i(cluster, verb, resource, namespace) == "yes"
+
+
+@pytest.mark.parametrize(("verb", "resource", "namespace"), DENIED)
+def test_the_operator_may_not_do_more(cluster, chart_rbac, verb, resource, namespace):
+    assert can_i(cluster, verb, resource, namespace) == "no"
+
+
+def binding(name: str, namespace: str, cluster_role: str) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mallory"}]})
+
+
+def test_it_cannot_bind_cluster_admin_but_binds_the_tenant_role(cluster, chart_rbac):
+    probe = "rbac-bind-probe"  # its own namespace: a Tenant of another module may hold team-b's binding
+    cluster.kubectl("create", "namespace", probe, check=False)
+    out = as_operator(cluster, "create", "-f", "-", input=binding("mallory", probe, "cluster-admin"))
+    assert out.returncode != 0 and "forbidden" in out.stderr.lower(), out.stderr
+    assert "attempting to grant RBAC permissions not currently held" in out.stderr, out.stderr
+    tenant_role = binding("tugboat-tenant", probe, "tugboat-tenant")
+    ok = as_operator(cluster, "create", "-f", "-", input=tenant_role)
+    assert ok.returncode == 0, ok.stderr
+    assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", probe).returncode == 0
+
+
+def test_it_cannot_write_a_role_granting_secrets(cluster, chart_rbac):
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "peek", "namespace": "team-b"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+    out = as_operator(cluster, "create", "-f", "-", input=yaml.safe_dump(role))
+    assert out.returncode != 0 and "forbidden" in out.stderr.lower(), out.stderr
+
+
+def test_it_cannot_read_a_secret_anywhere(cluster, chart_rbac):
+    cluster.kubectl("create", "secret", "generic", "tugboat-signing-key", "-n", "ml-platform",
+                    "--from-literal=private.pem=k", check=False)
+    for ns in ("ml-platform", NS):
+        out = as_operator(cluster, "get", "secret", "tugboat-signing-key", "-n", ns)
+        assert out.returncode != 0 and "forbidden" in out.stderr.lower(), out.stderr
+
+
+def test_it_cannot_delete_a_namespace_it_did_not_create(cluster, chart_rbac):
+    name = f"not-ours-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    out = as_operator(cluster, "delete", "namespace", name, "--wait=false")
+    assert out.returncode != 0, out.stdout
+    assert "deletes only namespaces it created" in out.stderr and name in out.stderr, out.stderr
+    # Nor can it mark one as its own first: the mark is set when the operator creates it.
+    marked = as_operator(cluster, "annotate", "namespace", name, f"{MARK}=true")
+    assert marked.returncode != 0 and "only when it creates a namespace" in marked.stderr, marked.stderr
+    # Its ordinary writes (labels, as a Tenant's adoption makes) still pass.
+    assert as_operator(cluster, "label", "namespace", name, "tugboat.dev/tenant=x").returncode == 0
+    assert cluster.kubectl("get", "namespace", name).returncode == 0
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def test_it_deletes_a_namespace_it_created(cluster, chart_rbac):
+    name = f"ours-{uuid.uuid4().hex[:6]}"
+    ns = {"apiVersion": "v1", "kind": "Namespace",
+          "metadata": {"name": name, "annotations": {MARK: "true"}}}
+    created = as_operator(cluster, "create", "-f", "-", input=yaml.safe_dump(ns))
+    assert created.returncode == 0, created.stderr
+    gone = as_operator(cluster, "delete", "namespace", name, "--wait=false")
+    assert gone.returncode == 0, gone.stderr
+
+
+def token_kubeconfig(cluster, path):
+    """The admin kubeconfig's cluster, with the operator ServiceAccount's token as the user."""
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    entry = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
+    token = cluster.kubectl("create", "token", "tugboat-operator", "-n", NS, "--duration=2h").stdout.strip()
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [entry],
+        "users": [{"name": "tugboat-operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": entry["name"], "user": "tugboat-operator"}}],
+        "current-context": "operator"}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sa_operator(cluster, chart_rbac, start_operator, tmp_path_factory):
+    kubeconfig = token_kubeconfig(cluster, tmp_path_factory.mktemp("sa") / "kubeconfig")
+    op = start_operator("--priority", "1000", "--artifact-root", str(tmp_path_factory.mktemp("art")),
+                        kubeconfig=kubeconfig)
+    op.wait_for_log("tugboat operator: priority 1000")
+    return op
+
+
+@pytest.fixture(scope="module")
+def examples(cluster, kube, sa_operator):
+    docs = [d for f in sorted(EXAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
+            if d["apiVersion"].startswith("tugboat.dev")]
+    objects = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
+    # The examples' AgentDeployments route through this Gateway (it is valid only once it exists).
+    cluster.kubectl("create", "namespace", GATEWAY_NS, check=False)
+    ours = kube.get_or_none(GATEWAY_API, "Gateway", GATEWAY, GATEWAY_NS) is None
+    kube.apply(gateway_manifest(GATEWAY_NS, GATEWAY))
+    cluster.kubectl("apply", "-f", str(EXAMPLES))
+    yield objects
+    if ours:
+        kube.delete(GATEWAY_API, "Gateway", GATEWAY, GATEWAY_NS)
+    # While the operator runs: a TrainingRun's finalizer waits for it to stop the RayJob.
+    for kind, name, ns in reversed(objects):
+        cluster.kubectl("delete", kind.lower(), name, *(("-n", ns) if ns else ()), "--timeout=60s",
+                        check=False)
+
+
+def test_the_operator_reconciles_every_example_with_its_own_token(kube, sa_operator, examples):
+    def waited(predicate, what: str, timeout: float = 90):
+        try:
+            return wait_for(predicate, timeout=timeout, what=what)
+        except AssertionError as exc:  # what the operator was refused says why
+            raise AssertionError(f"{exc}\noperator log:\n{sa_operator.output()[-6000:]}") from None
+
+    for kind, name, ns in examples:
+        waited(condition_is(kube, kind, name, ns, "Valid", "True"), f"{kind} {name} Valid")
+    # The Tenant path in full: namespace labels, quota, limits, network policy, the RoleBinding.
+    for tenant in ("team-a", "team-b"):
+        waited(condition_is(kube, "Tenant", tenant, None, "Ready", "True"), f"Tenant {tenant} Ready")
+        rb = kube.get("rbac.authorization.k8s.io/v1", "RoleBinding", "tugboat-tenant", tenant)
+        assert rb["roleRef"]["kind"] == "ClusterRole" and rb["roleRef"]["name"] == "tugboat-tenant"
+    # The TrainingRun path: its RayJob was created with the operator's rights.
+    waited(lambda: kube.list("ray.io/v1", "RayJob", "ml-platform",
+                             label_selector="tugboat.dev/trainingrun=moe-arith"), "RayJob")
+    log = sa_operator.output()
+    assert "forbidden" not in log.lower() and " 403" not in log, log[-6000:]
