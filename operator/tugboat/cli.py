@@ -26,6 +26,9 @@ def run(
     mlflow_uri: str = typer.Option(None, envvar="TUGBOAT_MLFLOW_URI", help="MLflow tracking server"),
     artifact_root: str = typer.Option(None, envvar="TUGBOAT_ARTIFACT_ROOT",
                                       help="Checkpoints and artifacts (a path every workload pod sees)"),
+    dataset_roots: str = typer.Option(
+        None, envvar="TUGBOAT_DATASET_ROOTS",
+        help="Comma-separated directories file:// datasets may come from (default <artifact-root>/datasets)"),
     workload_image: str = typer.Option(None, envvar="TUGBOAT_WORKLOAD_IMAGE"),
     pool_label: str = typer.Option(None, help="Node label naming a node pool"),
     head_pool: str = typer.Option(None, help="Pool for Ray heads and CPU Jobs"),
@@ -57,6 +60,7 @@ def run(
     from .operator_main import main
 
     given = {"mlflow_tracking_uri": mlflow_uri, "artifact_root": artifact_root,
+             "dataset_roots": _names(dataset_roots),
              "workload_image": workload_image, "pool_label": pool_label, "head_pool": head_pool,
              "system_namespace": system_namespace, "serving_image": serving_image,
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,

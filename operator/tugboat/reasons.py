@@ -40,6 +40,7 @@ class Reason(StrEnum):
     # ModelRelease
     WAITING_FOR_TRAINING = "WaitingForTrainingRun"
     SOURCE_FAILED = "SourceFailed"
+    UNTRUSTED_CHECKPOINT = "UntrustedCheckpoint"
     EXPORTING = "Exporting"
     EXPORTED = "Exported"
     EXPORT_FAILED = "ExportFailed"

@@ -20,6 +20,31 @@ class TrackingUnavailable(Exception):
     pass
 
 
+class UnsafeFilterValue(TrackingUnavailable):
+    """A value no MLflow search filter can carry exactly; asking anyway could match other objects."""
+
+
+def filter_literal(value: str) -> str:
+    """`value` as a search-filter string that matches exactly it.
+
+    MLflow's filter parser (sqlparse) strips the quotes and undoes no escape, and a backslash
+    escapes the closing quote: a value travels inside the quote kind it does not contain, and one
+    with both kinds or a backslash is refused rather than let it close the string early.
+    """
+    for quote in ("'", '"'):
+        if quote not in value and "\\" not in value and "\x00" not in value:
+            return f"{quote}{value}{quote}"
+    raise UnsafeFilterValue(f"{value!r} cannot be quoted in an MLflow search filter "
+                            "(it holds both quote kinds or a backslash)")
+
+
+def filter_key(key: str) -> str:
+    """A tag key as a backquoted filter identifier (a backquote in it would end the identifier)."""
+    if "`" in key or "\\" in key:
+        raise UnsafeFilterValue(f"tag key {key!r} cannot be quoted in an MLflow search filter")
+    return f"`{key}`"
+
+
 @dataclass(frozen=True)
 class Run:
     run_id: str
@@ -66,12 +91,13 @@ class Tracking:
         exp = self.experiment_id(experiment)
         if exp is None:
             return None
-        query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        query = " and ".join(f"tags.{filter_key(k)} = {filter_literal(v)}" for k, v in tags.items())
         out = self._call("POST", "runs/search", {
             "experiment_ids": [exp], "filter": query, "max_results": 1,
             "order_by": ["attributes.start_time DESC"]}) or {}
-        runs = out.get("runs") or []
-        return _parse(runs[0]) if runs else None
+        runs = [_parse(raw) for raw in out.get("runs") or []]
+        # The server's answer is checked too: only a run carrying exactly these tags is ours.
+        return next((r for r in runs if all(r.tags.get(k) == v for k, v in tags.items())), None)
 
 
 def _parse(raw: dict) -> Run:
@@ -91,10 +117,10 @@ class Registry(Tracking):
 
     def find_version(self, name: str, tag: str, value: str) -> str | None:
         out = self._call("GET", "model-versions/search",
-                         query={"filter": f"name='{name}'", "max_results": 200}) or {}
+                         query={"filter": f"name={filter_literal(name)}", "max_results": 200}) or {}
         for mv in out.get("model_versions") or []:
             tags = {t["key"]: t["value"] for t in mv.get("tags") or []}
-            if tags.get(tag) == value:
+            if mv.get("name") == name and tags.get(tag) == value:
                 return str(mv["version"])
         return None
 

@@ -35,6 +35,7 @@ from tugboat.reconcile import model_release as mr
 from tugboat.reconcile import tenant as tn
 from tugboat.reconcile import training_run as tr
 from tugboat.reconcile.outcome import Meta
+from tugboat.reconcile.provenance import checkpoint_prefix
 from tugboat.reconcile.release_tracks import ReleaseView
 from tugboat.reconcile.tenancy import TenantView
 from tugboat.rollout.inputs import Target
@@ -205,8 +206,11 @@ def test_model_releases(dry, obj, stage):
         rollout = (mr.RolloutView(targets=(Target(NS, "agent", "team-fuzz", stable_release="old"),))
                    if done > 3 else None)
         config = mr.Config("img", "tugboat.dev/pool", "/art", None, registry=True)
-        return mr.decide(mr.Observed(meta, spec, ModelReleaseStatus(), sigstore_available=False,
-                                     source=mr.SourceView(done > 0, False, "/art/ckpt"), jobs=jobs,
+        run = (spec.get("source") or {}).get("trainingRun") or "run"
+        checkpoint = f"{checkpoint_prefix('/art', meta.namespace, run, 'feedface00')}/ckpt"
+        return mr.decide(mr.Observed(meta, spec, ModelReleaseStatus(),
+                                     source=mr.SourceView(done > 0, False, checkpoint, uid="feedface00"),
+                                     jobs=jobs,
                                      verification=verification, trusted_key=True,
                                      registry_version="1" if done > 3 else None, config=config,
                                      rollout=rollout), NOW)

@@ -15,7 +15,9 @@ META = Meta(name="rel", namespace="ml", uid="feedfacecafebeef", generation=2)
 CFG = mr.Config(image="img", pool_label="tugboat.dev/pool", artifact_root="/art", artifact_pvc=None,
                 registry=True)
 SPEC = {"modelLine": "moe", "source": {"trainingRun": "moe"}, "export": {"variants": ["int8"]}}
-READY_SRC = mr.SourceView(ready=True, failed=False, checkpoint="/art/checkpoints/ml/moe/ckpt")
+RUN_UID = "0123456789abcdef"
+PREFIX = "/art/checkpoints/ml/moe-01234567"
+READY_SRC = mr.SourceView(ready=True, failed=False, checkpoint=f"{PREFIX}/ckpt", uid=RUN_UID)
 DONE = mr.JobView(succeeded=True, failed=False)
 OK = mr.VerifyView(True, "Verified", "5 files match", "d" * 64)
 
@@ -195,3 +197,43 @@ def test_a_ready_release_outlives_its_training_run(now):
     out = mr.decide(observed(status=status, source=None, jobs={}), now)
     assert out.status.phase == "Ready" and out.children == ()
     assert out.status.artifact_uri == "file:///art/releases/ml/rel-feedface"
+
+
+def test_export_job_is_confined_to_the_source_runs_storage(now):
+    (job,) = mr.decide(observed(), now).children
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--checkpoint") + 1] == f"{PREFIX}/ckpt"
+    assert args[args.index("--checkpoint-root") + 1] == PREFIX
+
+
+@pytest.mark.parametrize("checkpoint", [
+    "/art/checkpoints/other-tenant/moe-01234567/ckpt",  # another tenant's run of the same name
+    "/art/checkpoints/ml/moe-99999999/ckpt",  # another run (uid) of the same name
+    f"{PREFIX}/../moe-99999999/ckpt",  # climbs out of the prefix
+    f"{PREFIX}-evil/ckpt",  # shares the prefix as a string, not as a directory
+    "/etc",
+    "ckpt",  # relative: resolved against whatever the Job's working directory is
+])
+def test_a_checkpoint_outside_the_source_runs_storage_fails_the_release(now, checkpoint):
+    src = mr.SourceView(ready=True, failed=False, checkpoint=checkpoint, uid=RUN_UID)
+    out = mr.decide(observed(source=src), now)
+    assert out.children == () and out.status.phase == "Failed"
+    assert cond(out, "Exported") == ("False", "UntrustedCheckpoint")
+    exported = find(out.status.conditions, "Exported").message
+    assert repr(checkpoint) in exported and f"{PREFIX}/" in exported
+    again = mr.decide(observed(status=out.status, source=READY_SRC), now)
+    assert again.status.phase == "Failed" and again.children == ()  # final for this generation
+
+
+def test_a_checkpoint_path_is_folded_before_the_job_gets_it(now):
+    src = mr.SourceView(ready=True, failed=False, checkpoint=f"{PREFIX}/x/../ckpt/", uid=RUN_UID)
+    (job,) = mr.decide(observed(source=src), now).children
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--checkpoint") + 1] == f"{PREFIX}/ckpt"
+
+
+@pytest.mark.parametrize("name", ["o'brien\"s", "back\\slash"])
+def test_a_registry_name_no_search_filter_can_carry_is_invalid(now, name):
+    out = mr.decide(observed(spec={**SPEC, "registry": {"modelName": name}}), now)
+    assert cond(out, "Valid") == ("False", "InvalidSpec") and out.children == ()
+    assert "spec.registry.modelName" in find(out.status.conditions, "Valid").message

@@ -15,7 +15,8 @@ from tugboat.reconcile.outcome import Meta
 
 SHA = "b" * 64
 POOL = tr.PoolView(nodes=2, max_gpus_per_node=2, total_gpus=4)
-CFG = tr.Config("tugboat.dev/pool", "cpu", "img:1", "2.60.0", "http://127.0.0.1:5000", "/art")
+CFG = tr.Config("tugboat.dev/pool", "cpu", "img:1", "2.60.0", "http://127.0.0.1:5000", "/art",
+                dataset_roots=("/art/datasets", "/data/shared/"))
 META = Meta(name="moe", namespace="ml", uid="0123456789abcdef", generation=1)
 HEALTHY = {"loss": 0.3, "expert_load_imbalance": 1.2, "router_entropy": 1.5, "tokens_per_second": 9e3}
 
@@ -207,3 +208,26 @@ def test_ray_pods_meet_pod_security_restricted(now):
         for c in pod["containers"]:
             assert c["securityContext"] == {"allowPrivilegeEscalation": False,
                                             "capabilities": {"drop": ["ALL"]}}
+
+
+@pytest.mark.parametrize("uri", ["file:///etc/passwd", "file:///art/datasets/../../etc/passwd",
+                                 "file:///art/datasets-evil/t.txt", "file:///art/checkpoints/ml/x/model.pt",
+                                 "file://host/art/datasets/t.txt", "file:///art/datasets/%2e%2e/x/t.txt"])
+def test_a_file_dataset_outside_the_allowed_roots_is_invalid(now, uri):
+    out = tr.decide(observed(spec=spec(data={"uri": uri, "sha256": SHA})), now)
+    assert cond(out, "Valid") == ("False", "InvalidSpec") and out.children == ()
+    message = find(out.status.conditions, "Valid").message
+    assert uri in message and ("/art/datasets/, /data/shared/" in message or "absolute" in message)
+    none_allowed = tr.Config(*[getattr(CFG, f) for f in ("pool_label", "head_pool", "image", "ray_version",
+                                                          "mlflow_tracking_uri", "artifact_root")])
+    refused = tr.decide(observed(spec=spec(data={"uri": uri, "sha256": SHA}), config=none_allowed), now)
+    assert cond(refused, "Valid") == ("False", "InvalidSpec")
+
+
+@pytest.mark.parametrize("uri", ["file:///art/datasets/t.txt", "file:///data/shared/a/b.txt"])
+def test_a_file_dataset_under_an_allowed_root_trains_and_the_workload_gets_the_roots(now, uri):
+    out = tr.decide(observed(spec=spec(data={"uri": uri, "sha256": SHA})), now)
+    assert cond(out, "Valid") == ("True", "SpecValid")
+    (cm,) = [k for k in out.children if k["kind"] == "ConfigMap"]
+    data = json.loads(cm["data"]["config.json"])["data"]
+    assert data == {"uri": uri, "sha256": SHA, "roots": ["/art/datasets", "/data/shared/"]}

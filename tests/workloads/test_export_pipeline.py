@@ -219,3 +219,19 @@ def test_cli_module_rejects_bad_flags_before_loading_anything(tmp_path):
     assert body == {"state": "Failed", "reason": "InvalidArguments", "message": body["message"]}
     assert "fp8" in body["message"] and "fp8" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_outside_the_runs_storage_is_refused_even_through_a_symlink(tmp_path, checkpoint):
+    storage = tmp_path / "checkpoints" / "ml" / "moe-01234567"
+    storage.mkdir(parents=True)
+    (storage / "step-7").symlink_to(checkpoint)  # a link planted in the run's own storage
+    code, result, out = _export(tmp_path, storage / "step-7", "--checkpoint-root", str(storage))
+    assert code == 1 and result["reason"] == "UntrustedCheckpoint"
+    assert str(checkpoint) in result["message"] and f"{storage}/" in result["message"]
+    assert not out.exists()
+    climbing = storage / ".." / "other" / "step-7"
+    code, result, _ = _export(tmp_path, climbing, "--checkpoint-root", str(storage))
+    assert code == 1 and result["reason"] == "UntrustedCheckpoint"
+    inside = Path(shutil.copytree(checkpoint, storage / "step-8"))
+    code, result, _ = _export(tmp_path, inside, "--checkpoint-root", str(storage))
+    assert code == 0, result

@@ -37,6 +37,8 @@ def test_defaults_follow_the_contract():
     (["--tolerance", "abc"], "--tolerance: 'abc'"),
     (["--target", "tflite"], "--target: 'tflite'"),
     (["--trt-precision", "int4"], "--trt-precision: 'int4'"),
+    (["--checkpoint-root", ""], "--checkpoint-root: must be an absolute path, got ''"),
+    (["--checkpoint-root", "art/ckpt"], "--checkpoint-root: must be an absolute path"),
 ])
 def test_bad_flags_are_invalid_arguments_naming_the_flag(flags, fragment):
     with pytest.raises(ExportError) as caught:
@@ -44,6 +46,12 @@ def test_bad_flags_are_invalid_arguments_naming_the_flag(flags, fragment):
     assert caught.value.reason == "InvalidArguments"
     assert fragment in caught.value.message
     assert failed_result(caught.value)["reason"] == "InvalidArguments"
+
+
+def test_the_checkpoint_root_is_kept_when_given():
+    assert _options().checkpoint_root is None
+    assert _options("--checkpoint-root", "/art/checkpoints/ml/moe-01234567").checkpoint_root == Path(
+        "/art/checkpoints/ml/moe-01234567")
 
 
 def test_variants_keep_order_and_drop_blanks_and_duplicates():

@@ -5,7 +5,9 @@ URIs:
                                           stride come from SHA-256 of (seed, index), so the bytes
                                           are the same on every machine and library version.
   file:///abs/path/tokens.txt             one sample per non-empty line: exactly seqLen+1
-                                          space-separated token ids in [0, vocabSize).
+                                          space-separated token ids in [0, vocabSize). Training
+                                          reads it only if its real path (symlinks resolved) lies
+                                          under one of the roots the operator allows.
 A sample is seqLen+1 tokens: the model reads the first seqLen and predicts the last seqLen.
 
 The checksum is SHA-256 over the canonical table: the ASCII header
@@ -27,7 +29,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BUILTIN_DEFAULT_SAMPLES = 4096
 MAX_BUILTIN_SAMPLES = 1_000_000
@@ -66,8 +68,10 @@ class TokenTable:
         return [ids[r * self.cols:(r + 1) * self.cols].tolist() for r in range(self.rows)]
 
 
-def load_tokens(uri: str, vocab_size: int, seq_len: int) -> TokenTable:
-    """The token table a URI denotes for this vocabulary and sequence length."""
+def load_tokens(uri: str, vocab_size: int, seq_len: int,
+                allowed_roots: Sequence[str] | None = None) -> TokenTable:
+    """The token table a URI denotes for this vocabulary and sequence length; a file:// URI only
+    under `allowed_roots` when given (the CLI's own checksums on a user's machine pass None)."""
     if vocab_size < 2 or seq_len < 1:
         raise DataError(f"vocab_size must be >= 2 and seq_len >= 1, got {vocab_size}, {seq_len}")
     parts = urlsplit(uri)
@@ -76,17 +80,29 @@ def load_tokens(uri: str, vocab_size: int, seq_len: int) -> TokenTable:
     if parts.scheme == "file":
         if parts.netloc or not parts.path.startswith("/"):
             raise DataError(f"dataset {uri}: file URIs need an absolute path (file:///abs/path.txt)")
-        return _from_text_file(Path(parts.path), vocab_size, seq_len)
+        path = Path(unquote(parts.path))
+        if allowed_roots is not None:
+            path = _confined(uri, path, allowed_roots)
+        return _from_text_file(path, vocab_size, seq_len)
     raise DataError(f"dataset {uri}: unsupported scheme {parts.scheme!r} (use builtin:// or file://)")
+
+
+def _confined(uri: str, path: Path, roots: Sequence[str]) -> Path:
+    real = path.resolve()
+    if not any(real.is_relative_to(Path(root).resolve()) for root in roots):
+        allowed = ", ".join(f"{root.rstrip('/')}/" for root in roots) or "none configured"
+        raise DataError(f"dataset {uri}: {real} is outside the allowed dataset roots ({allowed})")
+    return real
 
 
 def dataset_sha256(uri: str, vocab_size: int, seq_len: int) -> str:
     return load_tokens(uri, vocab_size, seq_len).sha256()
 
 
-def load_verified_tokens(uri: str, vocab_size: int, seq_len: int, expected_sha256: str | None) -> TokenTable:
+def load_verified_tokens(uri: str, vocab_size: int, seq_len: int, expected_sha256: str | None,
+                         allowed_roots: Sequence[str] | None = None) -> TokenTable:
     """load_tokens, then DataChecksumError unless the digest equals expected_sha256 (if given)."""
-    table = load_tokens(uri, vocab_size, seq_len)
+    table = load_tokens(uri, vocab_size, seq_len, allowed_roots)
     actual = table.sha256()
     if expected_sha256 is not None and expected_sha256.strip().lower() != actual:
         raise DataChecksumError(uri, expected_sha256, actual)

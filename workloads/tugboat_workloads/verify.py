@@ -1,7 +1,8 @@
 """Verification of a signed artifact before anyone loads or rolls it out.
 
 Decides whether an artifact directory is exactly what its signer signed: manifest.json parses,
-every file's SHA-256 matches it with no file missing or extra, and model.sig (OpenSSF
+every file's SHA-256 matches it with no file missing or extra, every external data file an ONNX
+graph reads is one of those files (a location with `..` or an absolute one is refused), and model.sig (OpenSSF
 model-signing, elliptic key) verifies with the given public key over all files including
 manifest.json. Each refusal is a `VerificationError` whose reason is one fixed CamelCase value and
 whose message names the file or the key. It must stay torch-free and onnx-free (only hashlib via
@@ -35,6 +36,7 @@ from tugboat_workloads.sign.manifest_file import (
     compare_digests,
     parse_manifest,
 )
+from tugboat_workloads.sign.onnx_external import OnnxFormatError, UnsafeLocation, external_files
 
 __all__ = ["VerificationError", "VerificationReason", "VerifiedArtifact", "verify_artifact"]
 
@@ -75,6 +77,7 @@ def verify_artifact(artifact_dir: str | os.PathLike,
         first = discrepancies[0]
         more = f" (and {len(discrepancies) - 1} more)" if len(discrepancies) > 1 else ""
         raise VerificationError(first.reason, first.message + more)
+    _check_external_data(root, listed)
     _check_signature(root, public_key, KnownDigests(hashed))
     return VerifiedArtifact(manifest_digest, listed)
 
@@ -94,6 +97,19 @@ def _read_manifest(root: Path) -> dict[str, str]:
         return parse_manifest(manifest_path.read_bytes())
     except ManifestFormatError as exc:
         raise VerificationError(VerificationReason.MALFORMED_MANIFEST, f"{root}: {exc}") from exc
+
+
+def _check_external_data(root: Path, listed: dict[str, str]) -> None:
+    """A graph's external data is read by the runtime, not by us: it must be signed bytes too."""
+    try:
+        external_files(root, listed, MANIFEST_FILE)
+    except UnsafeLocation as exc:
+        raise VerificationError(VerificationReason.UNSAFE_EXTERNAL_DATA, str(exc)) from exc
+    except OnnxFormatError as exc:  # MissingExternalData: named by the graph, absent from the manifest
+        raise VerificationError(VerificationReason.MISSING_FILE, str(exc)) from exc
+    except OSError as exc:
+        raise VerificationError(VerificationReason.MISSING_FILE,
+                                f"artifact file {exc.filename} cannot be read: {exc.strerror}") from exc
 
 
 def _require_only_regular_files(root: Path) -> None:

@@ -28,6 +28,8 @@ class ReleaseContext:
     artifact_dir: str
     artifact_pvc: str | None = None
     artifact_root: str = ""
+    # The source TrainingRun's storage prefix: the export refuses a checkpoint outside it.
+    checkpoint_root: str = ""
 
 
 RELEASE_LABEL = "tugboat.dev/modelrelease"
@@ -90,7 +92,8 @@ def _job(ctx: ReleaseContext, role: str, pool: str, args: list[str], gpus: int =
 
 def build_export_job(spec: ModelReleaseSpec, ctx: ReleaseContext, target: ExportTarget) -> dict:
     ex = spec.export
-    args = ["export", "--checkpoint", ctx.checkpoint, "--out", ctx.artifact_dir,
+    args = ["export", "--checkpoint", ctx.checkpoint, "--checkpoint-root", ctx.checkpoint_root,
+            "--out", ctx.artifact_dir,
             "--opset", str(ex.opset), "--tolerance", repr(ex.tolerance), "--target", str(target)]
     # Each export job writes the ONNX graph and the report the artifact is judged by: a
     # TensorRT-only release (or its job running last) must not drop the variants asked for.

@@ -35,6 +35,7 @@ class TrainingContext:
     head_pool: str
     mlflow_tracking_uri: str | None
     storage_path: str
+    dataset_roots: tuple[str, ...] = ()  # the workload refuses file:// datasets elsewhere
 
 
 def ray_job_name(name: str, uid: str, attempt: int) -> str:
@@ -53,7 +54,8 @@ def build_train_config(spec: TrainingRunSpec, ctx: TrainingContext) -> dict:
     config = {
         "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
         "attempt": ctx.attempt,
-        "model": wire["model"], "data": wire["data"], "training": wire["training"],
+        "model": wire["model"], "data": {**wire["data"], "roots": list(ctx.dataset_roots)},
+        "training": wire["training"],
         "resources": {"workers": res.workers, "useGpu": res.gpus_per_worker > 0,
                       "cpusPerWorker": res.cpus_per_worker},
         "routerHealth": wire["routerHealth"],

@@ -48,7 +48,8 @@ def _source(kube: Kube, namespace: str, name: str | None) -> mr.SourceView | Non
     trained = find(status.conditions, "Trained")
     failed = trained is not None and trained.status == "False"
     return mr.SourceView(ready=is_true(status.conditions, "Trained"), failed=failed,
-                         checkpoint=status.checkpoint, message=status.message or "")
+                         checkpoint=status.checkpoint, message=status.message or "",
+                         uid=obj["metadata"].get("uid", ""))
 
 
 def _jobs(kube: Kube, meta: Meta) -> dict[str, mr.JobView]:

@@ -21,6 +21,9 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     # Checkpoints and artifacts: a path every workload pod sees (a shared volume in a cluster).
     artifact_root: str = "/var/lib/tugboat/artifacts"
+    # The only directories file:// datasets may be read from (a tenant must not train on, and so
+    # leak through a model, whatever the workload pod can read); empty: <artifact_root>/datasets.
+    dataset_roots: tuple[str, ...] = ()
     # Namespace of the operator's own objects (trust ConfigMap, signing key Secrets by default).
     system_namespace: str = "tugboat-system"
     # --- tenancy and serving (AgentDeployment, Tenant) ---

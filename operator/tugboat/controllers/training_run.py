@@ -21,7 +21,8 @@ GPU = "nvidia.com/gpu"
 def _config(s: Settings) -> tr.Config:
     return tr.Config(pool_label=s.pool_label, head_pool=s.head_pool, image=s.workload_image,
                      ray_version=s.ray_version, mlflow_tracking_uri=s.mlflow_tracking_uri,
-                     artifact_root=s.artifact_root)
+                     artifact_root=s.artifact_root,
+                     dataset_roots=s.dataset_roots or (f"{s.artifact_root.rstrip('/')}/datasets",))
 
 
 def _pool(kube: Kube, label: str, pool: str) -> tr.PoolView | None:

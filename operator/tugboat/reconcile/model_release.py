@@ -13,6 +13,7 @@ when to look again. The registry alias moves to this version once Promoted, neve
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,15 +41,17 @@ from ..rollout.decide import decide as decide_rollout
 from ..rollout.inputs import Observation, Served, Target
 from ..rollout.intents import Intent
 from ..rollout.targets import describe
+from ..tracking import UnsafeFilterValue, filter_literal
 from .outcome import Meta, ObjectEvent, Outcome, phase_event, set_conditions
+from .provenance import checkpoint_prefix, checkpoint_refusal
 from .validity import validate
 
 POLL_SECONDS = 5.0
 EXPORT_REPORT = "export_report.json"
 STAGES = ("Exported", "Signed", "Verified", "Registered")
-FAILURES = {Reason.SOURCE_FAILED, Reason.EXPORT_FAILED, Reason.SIGN_FAILED, Reason.SIGNING_KEY_NOT_FOUND,
-            "DigestMismatch",
-            "UnexpectedFile", "MissingFile", "BadSignature", "MissingSignature", "MalformedManifest"}
+FAILURES = {Reason.SOURCE_FAILED, Reason.UNTRUSTED_CHECKPOINT, Reason.EXPORT_FAILED, Reason.SIGN_FAILED,
+            Reason.SIGNING_KEY_NOT_FOUND, "DigestMismatch", "UnexpectedFile", "MissingFile", "BadSignature",
+            "MissingSignature", "MalformedManifest", "UnsafeExternalData"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class SourceView:
     failed: bool
     checkpoint: str | None
     message: str = ""
+    uid: str = ""  # the TrainingRun's: its storage prefix is the only place its checkpoint may be
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,16 @@ def _signing_supported(spec: ModelReleaseSpec):
     if spec.signing.method == SigningMethod.SIGSTORE_KEYLESS:
         return (Reason.INVALID_SPEC, "spec.signing.method: SigstoreKeyless is not supported by the "
                 "signing workload yet; use method Key with keySecretRef")
+    return None
+
+
+def _registry_name_searchable(spec: ModelReleaseSpec):
+    """The registered model is found again by a search filter: a name no filter can carry exactly
+    would be registered anew on every pass."""
+    try:
+        filter_literal(spec.registry.model_name or spec.model_line)
+    except UnsafeFilterValue as exc:
+        return Reason.INVALID_SPEC, f"spec.registry.modelName: {exc}"
     return None
 
 
@@ -305,8 +319,13 @@ def _register(step: _Step, spec: ModelReleaseSpec, artifact: str) -> Outcome | N
     return None
 
 
+def source_prefix(config: Config, meta: Meta, spec: ModelReleaseSpec, src: SourceView) -> str:
+    """The storage prefix of the source TrainingRun (same namespace as the release)."""
+    return checkpoint_prefix(config.artifact_root, meta.namespace, spec.source.training_run or "", src.uid)
+
+
 def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None) -> Outcome | None:
-    """Export needs a trained checkpoint: wait for it, or fail if it cannot come."""
+    """Export needs a trained checkpoint of the source's own: wait for it, or fail if it cannot come."""
     name = spec.source.training_run
     if spec.source.model_uri is not None:
         return step.fail("Exported", Reason.SOURCE_FAILED,
@@ -318,12 +337,16 @@ def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None)
         return step.fail("Exported", Reason.SOURCE_FAILED, f"TrainingRun {name} failed: {src.message}")
     if not src.ready or not src.checkpoint:
         return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}")
+    refusal = checkpoint_refusal(src.checkpoint, source_prefix(step.o.config, step.o.meta, spec, src))
+    if refusal is not None:
+        # A tampered status or MLflow run must never hand the export another tenant's files.
+        return step.fail("Exported", Reason.UNTRUSTED_CHECKPOINT, f"TrainingRun {name}: {refusal}")
     return None
 
 
 def decide(observed: Observed, now: datetime) -> Outcome:
     meta, old = observed.meta, observed.status
-    checks = [_signing_supported]
+    checks = [_signing_supported, _registry_name_searchable]
     spec, status, stop = validate(meta, MODEL_RELEASE.spec, observed.spec, old, checks, now)
     if stop is not None:
         return stop
@@ -344,9 +367,12 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     else:
         # Exported is final: the source TrainingRun may be gone (cleaned up) without harm.
         artifact = (status.artifact_uri or "").removeprefix("file://") or artifact_dir(cfg, meta)
+    sourced = not exported and src is not None and src.checkpoint
     ctx = ReleaseContext(owner=_owner(meta), image=cfg.image, pool_label=cfg.pool_label,
-                         checkpoint=src.checkpoint if src and src.checkpoint else "", artifact_dir=artifact,
-                         artifact_pvc=cfg.artifact_pvc, artifact_root=cfg.artifact_root)
+                         checkpoint=posixpath.normpath(src.checkpoint) if sourced else "",
+                         checkpoint_root=source_prefix(cfg, meta, spec, src) if sourced else "",
+                         artifact_dir=artifact, artifact_pvc=cfg.artifact_pvc,
+                         artifact_root=cfg.artifact_root)
     for stage in (lambda: is_true(step.status.conditions, "Exported") or _export(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Signed") or _sign(step, spec, ctx),
                   lambda: is_true(step.status.conditions, "Verified") or _verify(step),

@@ -19,6 +19,7 @@ from ..builders.training_run import TrainingContext, build_config_map, build_ray
 from ..conditions import find
 from ..reasons import Reason
 from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
+from .provenance import checkpoint_prefix, dataset_refusal
 from .tenancy import TenantView, named_tenant, node_pool_allowed
 from .validity import validate
 
@@ -74,6 +75,7 @@ class Config:
     ray_version: str
     mlflow_tracking_uri: str | None
     artifact_root: str
+    dataset_roots: tuple[str, ...] = ()  # where file:// datasets may live (none: no file:// at all)
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,20 @@ def _pool_checks(observed: Observed):
     return [exists, fits]
 
 
+def _dataset_allowed(config: Config | None):
+    def check(spec: TrainingRunSpec):
+        why = dataset_refusal(spec.data.uri, config.dataset_roots if config else ())
+        return None if why is None else (Reason.INVALID_SPEC, why)
+    return check
+
+
 def _owner(meta: Meta) -> dict:
     return {"apiVersion": API_VERSION, "kind": TRAINING_RUN.kind,
             "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid}}
 
 
 def storage_path(config: Config, meta: Meta) -> str:
-    """One checkpoint directory per TrainingRun (by uid), shared by all its attempts."""
-    return f"{config.artifact_root.rstrip('/')}/checkpoints/{meta.namespace}/{meta.name}-{meta.uid[:8]}"
+    return checkpoint_prefix(config.artifact_root, meta.namespace, meta.name, meta.uid)
 
 
 def _with_run(status: TrainingRunStatus, run: RunView | None) -> TrainingRunStatus:
@@ -206,7 +214,7 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     checks = [named_tenant(raw.get("tenant"), observed.tenant, meta.namespace),
               node_pool_allowed(observed.tenant if raw.get("tenant") else None, pool,
                                 "spec.resources.nodePool"),
-              *_pool_checks(observed)]
+              _dataset_allowed(observed.config), *_pool_checks(observed)]
     spec, status, stop = validate(meta, TRAINING_RUN.spec, raw, old, checks, now)
     if stop is not None:
         return stop
@@ -235,7 +243,7 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     ctx = TrainingContext(owner=_owner(meta), attempt=attempt, image=cfg.image,
                           ray_version=cfg.ray_version, pool_label=cfg.pool_label,
                           head_pool=cfg.head_pool, mlflow_tracking_uri=cfg.mlflow_tracking_uri,
-                          storage_path=storage_path(cfg, meta))
+                          storage_path=storage_path(cfg, meta), dataset_roots=cfg.dataset_roots)
     name = ray_job_name(meta.name, meta.uid, attempt)
     status = status.model_copy(update={"ray_job_name": name})
     if ray_job is not None and ray_job.succeeded:

@@ -107,3 +107,18 @@ def test_cli_prints_the_digest(capsys):
     assert capsys.readouterr().out.strip() == dataset_sha256(URI, 64, 32)
     assert main(["checksum", "s3://x"]) == 2
     assert "unsupported scheme" in capsys.readouterr().err
+
+
+def test_a_file_dataset_is_read_only_under_an_allowed_root(tmp_path):
+    root, outside = tmp_path / "datasets", tmp_path / "secret"
+    root.mkdir()
+    outside.mkdir()
+    (root / "t.txt").write_text("1 2 3 4\n")
+    (outside / "t.txt").write_text("5 6 7 8\n")
+    (root / "link.txt").symlink_to(outside / "t.txt")  # the operator cannot see this one
+    assert load_tokens(f"file://{root}/t.txt", 16, 3, allowed_roots=[str(root)]).to_lists() == [[1, 2, 3, 4]]
+    for uri in (f"file://{root}/link.txt", f"file://{root}/../secret/t.txt", f"file://{outside}/t.txt"):
+        with pytest.raises(DataError, match=f"outside the allowed dataset roots \\({root}/\\)"):
+            load_verified_tokens(uri, 16, 3, None, allowed_roots=[str(root)])
+    with pytest.raises(DataError, match="none configured"):
+        load_tokens(f"file://{root}/t.txt", 16, 3, allowed_roots=())

@@ -61,6 +61,8 @@ def test_full_config_maps_camel_case():
         ({"model": {"experts": 2, "topK": 3}}, "model.topK"),
         ({"model": {"dmodel": 3}}, "model.dmodel"),
         ({"extra": 1}, "extra"),
+        ({"data": {"uri": "file:///d/t.txt", "roots": ["relative"]}}, "data.roots"),
+        ({"data": {"uri": "file:///d/t.txt", "roots": "/d"}}, "data.roots"),
     ],
 )
 def test_errors_name_the_field_path(overrides, path):
@@ -80,3 +82,22 @@ def test_load_reports_unreadable_and_malformed_files(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(_raw()))
     assert load_train_config(good).name == "moe"
+
+
+def test_dataset_roots_come_from_the_config_and_default_to_none():
+    assert parse_train_config(_raw()).data.roots == ()
+    raw = _raw(data={"uri": "file:///d/t.txt", "roots": ["/d", "/e/"]})
+    assert parse_train_config(raw).data.roots == ("/d", "/e/")
+
+
+def test_training_refuses_a_file_dataset_outside_its_roots_before_it_starts(tmp_path):
+    from tugboat_workloads.train.entrypoint import run_attempt
+
+    (tmp_path / "datasets").mkdir()
+    raw = _raw(storagePath=str(tmp_path / "store"),
+               data={"uri": "file:///etc/passwd", "roots": [str(tmp_path / "datasets")]})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    result = run_attempt(str(path))
+    assert result.state == "Failed" and result.reason == "InvalidConfig"
+    assert "file:///etc/passwd" in result.message and "outside the allowed dataset roots" in result.message

@@ -25,6 +25,7 @@ MIN_OPSET = 18
 class ExportOptions:
     checkpoint: Path
     out: Path
+    checkpoint_root: Path | None = None  # the checkpoint's real path must lie under this one's
     opset: int = 18
     tolerance: float = 1e-4
     variants: tuple[str, ...] = ()
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tugboat_workloads.export",
                                      description="Export a MoE checkpoint to a verified ONNX artifact.")
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory (model.pt, ...)")
+    parser.add_argument("--checkpoint-root",
+                        help="refuse a checkpoint whose real path is outside this directory")
     parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
     parser.add_argument("--opset", default="18", help="ONNX opset (default 18)")
     parser.add_argument("--tolerance", default="1e-4", help="max abs error torch vs ONNX fp32 (default 1e-4)")
@@ -56,6 +59,7 @@ def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions
     return ExportOptions(
         checkpoint=args.checkpoint,
         out=args.out,
+        checkpoint_root=parse_checkpoint_root(args.checkpoint_root),
         opset=parse_opset(args.opset, max_opset),
         tolerance=parse_tolerance(args.tolerance),
         variants=parse_variants(args.variants),
@@ -64,6 +68,16 @@ def options_from_args(args: argparse.Namespace, max_opset: int) -> ExportOptions
         trt_precision=_one_of("--trt-precision", args.trt_precision, TRT_PRECISIONS),
         result=args.result,
     )
+
+
+def parse_checkpoint_root(text: str | None) -> Path | None:
+    """Absent: no confinement (a person exporting by hand). Given, it must name a directory: an
+    empty value would otherwise confine the checkpoint to the working directory by accident."""
+    if text is None:
+        return None
+    if not text.startswith("/"):
+        raise _invalid(f"--checkpoint-root: must be an absolute path, got {text!r}")
+    return Path(text)
 
 
 def parse_opset(text: str, max_opset: int) -> int:

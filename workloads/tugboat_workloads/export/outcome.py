@@ -15,6 +15,7 @@ from typing import Any
 class ExportReason(StrEnum):
     INVALID_ARGUMENTS = "InvalidArguments"
     INVALID_CHECKPOINT = "InvalidCheckpoint"
+    UNTRUSTED_CHECKPOINT = "UntrustedCheckpoint"
     OUTPUT_NOT_EMPTY = "OutputNotEmpty"
     EXPORT_FAILED = "ExportFailed"
     ONNX_CHECK_FAILED = "OnnxCheckFailed"

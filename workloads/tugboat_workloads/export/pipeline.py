@@ -54,7 +54,7 @@ _STALE_SIGNING_FILES = {MANIFEST_FILE, SIGNATURE_FILE, ".model.sig.partial", ".m
 
 def run_export(options: ExportOptions) -> dict[str, Any]:
     """Run the export described by `options`; return the Succeeded RESULT.json or raise ExportError."""
-    model, step = _load(options.checkpoint)
+    model, step = _load(confined_checkpoint(options.checkpoint, options.checkpoint_root))
     config = model.config
     out = prepare_out_dir(options.out)
     onnx_path = out / ONNX_FILE
@@ -117,6 +117,16 @@ def _finish(options: ExportOptions, out: Path, seq_len: int, parity: dict[str, A
     return succeeded_result(
         artifact=str(out.resolve()), files=sorted(p.name for p in out.iterdir()), parity=parity,
         opset=options.opset, variants=list(options.variants), target=options.target, extra=extra)
+
+
+def confined_checkpoint(checkpoint: Path, root: Path | None) -> Path:
+    """The checkpoint's real path, refused unless it lies under `root`'s (symlinks resolved, so a
+    link in the run's storage cannot lead the export into another tenant's files)."""
+    real = checkpoint.resolve()
+    if root is not None and not real.is_relative_to(root.resolve()):
+        raise ExportError(ExportReason.UNTRUSTED_CHECKPOINT,
+                          f"checkpoint {checkpoint} resolves to {real}, outside {root}/")
+    return real
 
 
 def _load(checkpoint: Path) -> tuple[MoETransformer, int]:

@@ -3,7 +3,9 @@
 Decides the refusal (`ArtifactRefused`, whose text is the one log line operators grep for) and
 closes the gap between verifying and loading: the graph, model_config.json and the numerics probe
 are read into memory once and their SHA-256 must equal the digests the signed manifest vouched for,
-so a file swapped after verification is never run. Which graph is served is graph_choice's call.
+so a file swapped after verification is never run. A graph's external data files are read the same
+way and handed to the runtime in memory, so it never opens a path the graph names itself. Which
+graph is served is graph_choice's call.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from tugboat_workloads.numerics_probe import (
     cpu_features,
     parse_probe,
     top1_agreement,
+)
+from tugboat_workloads.sign.onnx_external import (
+    OnnxFormatError,
+    UnsafeLocation,
+    artifact_path,
+    external_locations,
 )
 from tugboat_workloads.verify import VerificationError, verify_artifact
 
@@ -81,11 +89,24 @@ _CPU = " ".join(_CPU_FEATURES)
 
 def _generator(artifact_dir: str, file: str, digests: dict[str, str], config: dict) -> OnnxGenerator:
     model_bytes = _read_vouched(artifact_dir, file, digests)
+    external = _external_data(artifact_dir, file, model_bytes, digests)
     try:
         return OnnxGenerator(model_bytes, config["vocabSize"], config["seqLen"],
-                             source=str(Path(artifact_dir) / file))
+                             source=str(Path(artifact_dir) / file), external_data=external)
     except Exception as err:  # onnxruntime raises its own exception types for a bad graph
         raise ArtifactRefused(artifact_dir, "LoadFailed", str(err)) from err
+
+
+def _external_data(artifact_dir: str, file: str, model_bytes: bytes,
+                   digests: dict[str, str]) -> dict[str, bytes]:
+    """{location: vouched bytes} of every external data file the graph reads."""
+    try:
+        return {location: _read_vouched(artifact_dir, artifact_path(file, location), digests)
+                for location in external_locations(model_bytes)}
+    except UnsafeLocation as err:
+        raise ArtifactRefused(artifact_dir, "UnsafeExternalData", str(err)) from err
+    except OnnxFormatError as err:
+        raise ArtifactRefused(artifact_dir, "LoadFailed", f"{file}: {err}") from err
 
 
 def _probe(artifact_dir: str, digests: dict[str, str], config: dict) -> Probe | None:

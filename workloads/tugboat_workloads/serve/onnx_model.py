@@ -11,6 +11,7 @@ than what it is handed: the artifact loader does that.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,11 +41,17 @@ class Generation:
 class OnnxGenerator:
     """One ONNX Runtime session; `generate` is safe to call from several threads."""
 
-    def __init__(self, model_bytes: bytes, vocab_size: int, seq_len: int, source: str):
+    def __init__(self, model_bytes: bytes, vocab_size: int, seq_len: int, source: str,
+                 external_data: Mapping[str, bytes] | None = None):
         options = ort.SessionOptions()
         # One thread per inference: the pod's CPU limit is small and requests run side by side.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        if external_data:
+            # By location, as the graph names them: the runtime reads these bytes, not the disk.
+            names = list(external_data)
+            options.add_external_initializers_from_files_in_memory(
+                names, [external_data[n] for n in names], [len(external_data[n]) for n in names])
         self._session = ort.InferenceSession(model_bytes, sess_options=options,
                                              providers=["CPUExecutionProvider"])
         _check_signature(self._session, source)

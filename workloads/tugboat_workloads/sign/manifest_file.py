@@ -31,6 +31,7 @@ class VerificationReason(StrEnum):
     BAD_SIGNATURE = "BadSignature"
     MISSING_SIGNATURE = "MissingSignature"
     MALFORMED_MANIFEST = "MalformedManifest"
+    UNSAFE_EXTERNAL_DATA = "UnsafeExternalData"
 
 
 class ManifestFormatError(ValueError):

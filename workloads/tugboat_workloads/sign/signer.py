@@ -26,6 +26,7 @@ from tugboat_workloads.sign.artifact_hashing import (
 )
 from tugboat_workloads.sign.keys import SigningKeyError, check_private_key
 from tugboat_workloads.sign.manifest_file import MANIFEST_FILE, SIGNATURE_FILE, manifest_bytes
+from tugboat_workloads.sign.onnx_external import MissingExternalData, UnsafeLocation, external_files
 
 # Written next to model.sig and renamed over it: a crash leaves this extra file behind, which
 # verification refuses (UnexpectedFile), so a half-written signature never passes.
@@ -38,6 +39,8 @@ class SignReason(StrEnum):
     UNSUPPORTED_FILE = "UnsupportedFile"
     EMPTY_ARTIFACT = "EmptyArtifact"
     INVALID_PRIVATE_KEY = "InvalidPrivateKey"
+    UNSAFE_EXTERNAL_DATA = "UnsafeExternalData"
+    MISSING_EXTERNAL_DATA = "MissingExternalData"
 
 
 class SignError(Exception):
@@ -97,6 +100,13 @@ def _require_content(root: Path) -> None:
         raise SignError(SignReason.UNSUPPORTED_FILE, str(exc)) from exc
     if not files:
         raise SignError(SignReason.EMPTY_ARTIFACT, f"artifact directory {root} has no files to sign")
+    # Signing a graph whose weights live elsewhere would vouch for bytes nobody hashed.
+    try:
+        external_files(root, set(files), f"artifact directory {root}")
+    except UnsafeLocation as exc:
+        raise SignError(SignReason.UNSAFE_EXTERNAL_DATA, str(exc)) from exc
+    except MissingExternalData as exc:
+        raise SignError(SignReason.MISSING_EXTERNAL_DATA, str(exc)) from exc
 
 
 def _write_replacing(path: Path, partial: Path, data: bytes) -> None:

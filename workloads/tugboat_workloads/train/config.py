@@ -31,6 +31,7 @@ class InvalidConfigError(ValueError):
 class DataSpec:
     uri: str
     sha256: str | None = None
+    roots: tuple[str, ...] = ()  # the only directories a file:// dataset may resolve into
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,15 @@ def _model(raw: Any) -> MoEConfig:
 
 
 def _data(obj: _Object) -> DataSpec:
-    obj.allow({"uri", "sha256"})
+    obj.allow({"uri", "sha256", "roots"})
     digest = obj.string("sha256", default=None)
+    roots = obj.get("roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.startswith("/") for r in roots):
+        raise InvalidConfigError("data.roots", f"must be a list of absolute paths, got {roots!r}")
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest)):
         raise InvalidConfigError("data.sha256", f"must be 64 hex digits, got {digest!r}")
-    return DataSpec(uri=obj.string("uri", required=True), sha256=digest.lower() if digest else None)
+    return DataSpec(uri=obj.string("uri", required=True), sha256=digest.lower() if digest else None,
+                    roots=tuple(roots))
 
 
 def _training(obj: _Object) -> TrainingSpec:

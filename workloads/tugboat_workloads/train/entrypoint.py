@@ -53,7 +53,8 @@ def run_attempt(config_path: str) -> TrainResult:
     except InvalidConfigError as exc:
         return failed_before_training(Reason.INVALID_CONFIG, str(exc))
     try:
-        table = load_verified_tokens(cfg.data.uri, cfg.model.vocab_size, cfg.model.seq_len, cfg.data.sha256)
+        table = load_verified_tokens(cfg.data.uri, cfg.model.vocab_size, cfg.model.seq_len, cfg.data.sha256,
+                                     allowed_roots=cfg.data.roots)
         resume = find_resume_point(cfg.storage_path, cfg.model)
     except DataChecksumError as exc:
         return failed_before_training(Reason.DATA_CHECKSUM_MISMATCH, str(exc))
