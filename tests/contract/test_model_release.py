@@ -11,6 +11,7 @@ from tugboat.api.model_release import ModelReleaseSpec, ModelReleaseStatus
 from tugboat.conditions import find
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Meta
+from tugboat.reconcile.provenance import checkpoint_prefix
 
 from .schema_cases import materialize, rule_messages, walk
 from .workloads import invocation, parse
@@ -24,7 +25,9 @@ BASE = materialize(SCHEMA, {
 })
 CASES, UNREACHED = walk(SCHEMA, BASE)
 META = Meta(name="rel", namespace="ml", uid="feedfacecafebeef", generation=1)
-SOURCE = mr.SourceView(ready=True, failed=False, checkpoint="/art/checkpoints/ml/moe/ckpt")
+# A checkpoint under its TrainingRun's own storage (the only place a release exports from).
+SOURCE = mr.SourceView(ready=True, failed=False, uid="0123456789abcdef",
+                       checkpoint=f"{checkpoint_prefix('/art', 'ml', 'moe', '0123456789abcdef')}/ckpt")
 CONFIGS = {
     "shared-dir": mr.Config("img", "tugboat.dev/pool", "/art", None, registry=True),
     "pvc": mr.Config("img", "tugboat.dev/pool", "/art", "artifacts", registry=False),
