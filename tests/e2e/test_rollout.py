@@ -243,9 +243,11 @@ def _assert_rolled_back(kube, registry, name: str, metric: str, namespace: str) 
     assert all(p["weight"] == 0 and p["state"] == "RolledBack" for p in rollout["targets"]), rollout
     warnings = [e for e in events_for(kube, name, PLATFORM) if e["type"] == "Warning"]
     assert any(e["reason"] == "RolledBack" and metric in e["message"] for e in warnings), warnings
-    on_agent = [e for e in events_for(kube, AGENT, namespace) if e["reason"] == "RolledBack"]
-    # Events list in no particular order, and earlier releases' rollbacks are there too.
-    assert any(name in e["message"] for e in on_agent), [e["message"] for e in on_agent]
+    # Events list in no particular order, and earlier releases' rollbacks are there too; the
+    # deployment's event is written just after the release's status, so it may trail it a little.
+    wait_for(lambda: any(name in e["message"] for e in events_for(kube, AGENT, namespace)
+                         if e["reason"] == "RolledBack"),
+             timeout=30, what=f"a RolledBack event naming {name} on {namespace}/{AGENT}")
     wait_for(lambda: _serves_v1_only(kube), timeout=60, what="both waves back on v1 only")
     assert _alias(registry) == registry_version, "the alias must never move on a rollback"
     return rollout

@@ -164,7 +164,10 @@ def test_weights_follow_the_plan_and_a_promotion_hands_over(world):
         stable = kube.get("apps/v1", "Deployment", serving_name(AGENT), NS)
         assert stable["spec"]["replicas"] == 1  # fully scaled all along: taking weight back is instant
         report = share_settles(gateway, key, "moe-tracks-v2", CANARY, weight / 100)
-        assert report.share("moe-tracks-v1", STABLE) == pytest.approx(1 - weight / 100, abs=0.03)
+        # Within 0.03 of the weight (share_settles), and the rest all from the stable track (a
+        # second ±0.03 on the stable share failed at exactly 0.93 by float rounding).
+        rest = report.share("moe-tracks-v1", STABLE)
+        assert rest + report.share("moe-tracks-v2", CANARY) == pytest.approx(1)
 
     # A breach: the plan rolls back; the weight goes to 0 at once, the canary pods after a delay.
     write_release(cluster, "moe-tracks-v2", artifact, "RolledBack", "RolledBack",
