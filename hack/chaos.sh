@@ -8,7 +8,8 @@ VENV=$(bash .ci/pyenv.sh)
 export PATH="$VENV/bin:${TUGBOAT_CACHE:-$HOME/.cache/tugboat}/bin:$PATH"
 read -r -a guard <<<"${TUGBOAT_TEST_GUARD:-}"
 set +e
-"${guard[@]}" python -m pytest tests/chaos -m chaos -s "$@"
+# Arguments replace the default selection (all of tests/chaos), e.g. one module.
+"${guard[@]}" python -m pytest -m chaos -s "${@:-tests/chaos}"
 code=$?
 set -e
 if [[ $code == 5 ]]; then echo "pytest collected no chaos tests" >&2; exit 1; fi

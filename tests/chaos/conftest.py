@@ -1,7 +1,7 @@
 """`make chaos`: the operator under faults on the real local cluster (control plane, dev data plane
 with Ray and MLflow). Every module here marks its tests `chaos`, which the default run deselects.
 
-Each test starts the operators it needs and stops them when it ends: a standalone operator and an
+Each module starts the operators it needs and stops them when it ends: a standalone operator and an
 HA pair must never reconcile side by side.
 """
 
@@ -57,9 +57,9 @@ def artifact_root(tmp_path_factory):
     return tmp_path_factory.mktemp("artifacts")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def operators(cluster, dataplane, artifact_root, tmp_path_factory):
-    """start(*args, standalone=True) -> a running operator; all stop when the test ends."""
+    """start(*args, standalone=True) -> a running operator; all stop when the module ends."""
     starter = operator_starter(cluster, tmp_path_factory)
     start = next(starter)
 
