@@ -60,6 +60,8 @@ def test_api_server_stopped_for_30s_mid_training(cluster, kube, control_plane, o
 
 
 def test_etcd_restarted(cluster, kube, control_plane, operator):
+    st = reader(kube, "TrainingRun", TR)()["status"]
+    print(f"etcd killed with {TR} {st['phase']} at step {st.get('step', 0)}")
     with Recorder(reader(kube, "TrainingRun", TR)) as rec:
         control_plane.stop("etcd")
         time.sleep(5)
