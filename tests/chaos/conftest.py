@@ -8,7 +8,6 @@ HA pair must never reconcile side by side.
 from __future__ import annotations
 
 import collections
-import re
 
 import pytest
 import yaml
@@ -115,14 +114,3 @@ def release_jobs(kube, release: str) -> dict[str, list[str]]:
     for j in kube.list("batch/v1", "Job", NS, label_selector=f"tugboat.dev/modelrelease={release}"):
         jobs[j["metadata"]["labels"]["tugboat.dev/workload"]].append(j["metadata"]["uid"])
     return dict(jobs)
-
-
-_TRACEBACK_END = re.compile(r"^Traceback \(most recent call last\):\n(?:[ \t].*\n)*(.+)$", re.M)
-
-
-def assert_no_crash_loop(op) -> None:
-    """Alive, and no error raised over and over (a traceback's last line repeating)."""
-    assert op.proc.poll() is None, f"operator exited {op.proc.returncode}:\n{op.output()[-3000:]}"
-    ends = collections.Counter(_TRACEBACK_END.findall(op.output()))
-    repeated = {line: n for line, n in ends.items() if n > 1}
-    assert not repeated, f"repeated tracebacks: {repeated}\n{op.output()[-3000:]}"

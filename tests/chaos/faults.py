@@ -9,8 +9,10 @@ rewritten, so `kwokctl delete cluster` still stops it).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -138,3 +140,14 @@ class Recorder:
         lost = [(a.phase, sorted(a.conditions - b.conditions)) for a, b in pairwise(self.samples)
                 if a.conditions - b.conditions]
         assert not lost, f"conditions disappeared from the status: {lost}"
+
+
+_TRACEBACK_END = re.compile(r"^Traceback \(most recent call last\):\n(?:[ \t].*\n)*(.+)$", re.M)
+
+
+def assert_no_crash_loop(op) -> None:
+    """Alive, and no error raised over and over (a traceback's last line repeating)."""
+    assert op.proc.poll() is None, f"operator exited {op.proc.returncode}:\n{op.output()[-3000:]}"
+    ends = collections.Counter(_TRACEBACK_END.findall(op.output()))
+    repeated = {line: n for line, n in ends.items() if n > 1}
+    assert not repeated, f"repeated tracebacks: {repeated}\n{op.output()[-3000:]}"

@@ -14,13 +14,12 @@ from .conftest import (
     CHAOS,
     NS,
     apply,
-    assert_no_crash_loop,
     ray_jobs,
     reader,
     settled,
     training_run,
 )
-from .faults import Recorder
+from .faults import Recorder, assert_no_crash_loop
 
 pytestmark = CHAOS
 TR = "chaos-409"

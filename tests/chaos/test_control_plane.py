@@ -13,7 +13,6 @@ from tests.integration.helpers import conditions, wait_for
 from .conftest import (
     CHAOS,
     apply,
-    assert_no_crash_loop,
     model_release,
     ray_jobs,
     reader,
@@ -21,7 +20,7 @@ from .conftest import (
     settled,
     training_run,
 )
-from .faults import Recorder
+from .faults import Recorder, assert_no_crash_loop
 
 pytestmark = CHAOS
 TR, MR = "chaos-cp", "chaos-cp-v1"

@@ -7,8 +7,8 @@ import time
 
 from tests.integration.helpers import wait_for
 
-from .conftest import CHAOS, apply, assert_no_crash_loop, ray_jobs, reader, settled, training_run
-from .faults import Recorder
+from .conftest import CHAOS, apply, ray_jobs, reader, settled, training_run
+from .faults import Recorder, assert_no_crash_loop
 
 pytestmark = CHAOS
 TR = "chaos-ha"

@@ -14,14 +14,13 @@ from tests.integration.helpers import conditions
 from .conftest import (
     CHAOS,
     apply,
-    assert_no_crash_loop,
     model_release,
     ray_jobs,
     reader,
     release_jobs,
     training_run,
 )
-from .faults import Recorder
+from .faults import Recorder, assert_no_crash_loop
 from .killing import in_order, kill_at_each_point
 
 pytestmark = CHAOS
