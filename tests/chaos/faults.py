@@ -48,17 +48,37 @@ class ControlPlane:
                 raise AssertionError(f"{component} (pid {pid}) survived SIGKILL")
             time.sleep(0.1)
 
-    def start(self, component: str) -> None:
-        spec = self._component(component)
+    def start(self, component: str, supervise: float = 12) -> None:
+        """Start it, wait until the API server serves, then for `supervise` seconds restart what
+        exits: a component that lost the API server dies up to its lease's renew deadline (10 s)
+        after, as a kubelet would restart it."""
+        self._launch(self._component(component))
+        self.wait_serving()
+        deadline = time.monotonic() + supervise
+        while time.monotonic() < deadline:
+            self.revive()
+            time.sleep(1)
+
+    def _launch(self, spec: dict) -> None:
+        component = spec["name"]
         with open(self.dir / "logs" / f"{component}.log", "a") as log:
             proc = subprocess.Popen([spec["binary"], *spec["args"]], cwd=spec["workDir"], stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self._pid_file(component).write_text(str(proc.pid))
-        self.wait_serving()
+
+    def revive(self) -> None:
+        """Start again every component that exited. kube-controller-manager and kube-scheduler exit
+        when they cannot renew their leader lease (an API server away for more than 10 s); a real
+        node's kubelet restarts them as static pods, kwokctl's binary runtime does not."""
+        for spec in self._components():
+            if spec["name"] not in ("etcd", "kube-apiserver") and not _alive(self.pid(spec["name"])):
+                self._launch(spec)
+
+    def _components(self) -> list[dict]:
+        return next(yaml.safe_load_all((self.dir / "kwok.yaml").read_text()))["components"]
 
     def _component(self, name: str) -> dict:
-        config = next(yaml.safe_load_all((self.dir / "kwok.yaml").read_text()))
-        return next(c for c in config["components"] if c["name"] == name)
+        return next(c for c in self._components() if c["name"] == name)
 
     def wait_serving(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
