@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV = $(shell bash .ci/pyenv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: tools venv demo demo-down test test-unit test-integration lint crds bench
+.PHONY: tools venv demo demo-down test test-unit test-integration lint crds bench chaos
 
 tools:            ## build etcd, kube-*, kubectl, kwok, kwokctl, helm into ~/.cache/tugboat (once)
 	bash hack/build-tools.sh
@@ -19,6 +19,9 @@ demo-down:        ## stop the demo's operator and cluster
 
 test: tools       ## the whole test suite (what CI runs)
 	bash hack/test.sh
+
+chaos: tools      ## the operator under faults (kills, HA failover, API server/etcd down, 410, 409)
+	bash hack/chaos.sh
 
 test-unit:
 	$(PY) -m pytest tests/unit tests/contract -q

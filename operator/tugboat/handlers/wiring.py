@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -36,6 +37,20 @@ _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
 REQUEUE = RequeueQueue()
 
 
+class UnboundedBackoffs:
+    """kopf's default API retries (1, 1, 2, ... 21 s) give up after ~54 s; a watcher whose retries
+    give up fails and is not started again, so an API server away longer leaves the operator alive
+    but deaf (found by tests/chaos). These never give up: 30 s apart after the first minute.
+    Re-iterable (each request starts from the first delay) and without a length (kopf then counts
+    no last attempt)."""
+
+    FIRST = (1, 1, 2, 3, 5, 8, 13, 21)
+    THEN = 30
+
+    def __iter__(self):
+        return itertools.chain(self.FIRST, itertools.repeat(self.THEN))
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_) -> None:
     opts = runtime.options()
@@ -57,6 +72,8 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # A control-plane outage of any length ends with every watch resumed (see UnboundedBackoffs).
+    settings.networking.error_backoffs = UnboundedBackoffs()
     # Finalizers (TrainingRun: stop its RayJobs) and kopf's bookkeeping under our own domain.
     settings.persistence.finalizer = "tugboat.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tugboat.dev")
