@@ -16,6 +16,7 @@ import pytest
 from tests.integration.helpers import wait_for
 from tugboat.dev.cluster import DevCluster
 from tugboat.dev.dataplane import DataPlane
+from tugboat.dev.dataplane.services import Services
 from tugboat.kube.client import Kube
 
 
@@ -49,6 +50,15 @@ def host_dataplane(cluster, kube, tmp_path_factory, namespace: str, prometheus: 
                    mlflow_port=None, prometheus_port=0 if prometheus else None)
     yield dp.start()
     dp.stop()
+
+
+@pytest.fixture(scope="module")
+def mlflow(tmp_path_factory):
+    """A local MLflow server (SQLite, 127.0.0.1) for the module; its URL."""
+    services = Services(tmp_path_factory.mktemp("mlflow"), ray=None, mlflow_port=0)
+    info = services.start()
+    yield info.mlflow_url
+    services.stop()
 
 
 class OperatorProcess:

@@ -9,20 +9,11 @@ import pytest
 from tugboat.api.model_release import ModelReleaseStatus
 from tugboat.controllers.model_release import act
 from tugboat.controllers.settings import Settings
-from tugboat.dev.dataplane.services import Services
 from tugboat.reconcile import model_release as mr
 from tugboat.reconcile.outcome import Outcome
 from tugboat.tracking import Registry
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def mlflow(tmp_path_factory):
-    services = Services(tmp_path_factory.mktemp("mlflow"), ray=None, mlflow_port=0)
-    info = services.start()
-    yield info.mlflow_url
-    services.stop()
 
 
 def test_promotion_moves_the_alias_and_a_later_one_moves_it_on(mlflow, tmp_path):

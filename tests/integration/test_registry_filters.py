@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tugboat.dev.dataplane.services import Services
 from tugboat.tracking import Registry, Tracking, UnsafeFilterValue
 
 pytestmark = pytest.mark.timeout(240)
 UID = "tugboat.dev/release-uid"
-
-
-@pytest.fixture(scope="module")
-def mlflow(tmp_path_factory):
-    services = Services(tmp_path_factory.mktemp("mlflow"), ray=None, mlflow_port=0)
-    info = services.start()
-    yield info.mlflow_url
-    services.stop()
 
 
 def test_model_names_with_quotes_find_their_own_version_only(mlflow, tmp_path):
