@@ -12,30 +12,43 @@ from .base import DNS_LABEL, QUANTITY, Name, PermissionLevel, Rule, StatusBase, 
 
 
 class AutoscalingSpec(WireModel):
+    """A HorizontalPodAutoscaler on CPU for the stable track."""
+
     RULES = (
         Rule("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas",
              lambda a: a.min_replicas <= a.max_replicas, ".minReplicas"),
     )
 
-    enabled: bool = False
-    min_replicas: int = Field(default=1, ge=1, le=1000)
-    max_replicas: int = Field(default=3, ge=1, le=1000)
-    target_cpu_utilization: int = Field(default=70, ge=1, le=100)
+    enabled: bool = Field(default=False, description="Scale with an HPA instead of spec.replicas; "
+                          "default false")
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Fewest replicas; default 1")
+    max_replicas: int = Field(default=3, ge=1, le=1000, description="Most replicas; default 3")
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100, description="Average CPU "
+                                        "utilization the HPA aims at, percent 1-100; default 70")
 
 
 class ServingResources(WireModel):
-    cpu: str = Field(default="500m", pattern=QUANTITY)
-    memory: str = Field(default="1Gi", pattern=QUANTITY)
-    gpus: int = Field(default=0, ge=0, le=16)
+    """Resources of each serving pod."""
+
+    cpu: str = Field(default="500m", pattern=QUANTITY, description="CPU per pod, Kubernetes "
+                     "quantity; default 500m")
+    memory: str = Field(default="1Gi", pattern=QUANTITY, description="Memory per pod, Kubernetes "
+                        "quantity; default 1Gi")
+    gpus: int = Field(default=0, ge=0, le=16, description="GPUs per pod (0-16); default 0")
 
 
 class PromptFilter(WireModel):
-    deny_patterns: list[str] = Field(default_factory=list, max_length=100)
-    max_prompt_chars: int = Field(default=2048, ge=1, le=1_000_000)
+    """Prompts refused before they reach the model."""
+
+    deny_patterns: list[str] = Field(default_factory=list, max_length=100, description="Regular "
+                                     "expressions; a prompt matching one is refused; default none")
+    max_prompt_chars: int = Field(default=2048, ge=1, le=1_000_000, description="Longest prompt "
+                                  "accepted, in characters; default 2048")
 
 
 class ToolPolicy(WireModel):
     allowed: list[str] = Field(default_factory=list, max_length=100,
+                               description="Tools a request may ask for; default none",
                                json_schema_extra={"x-kubernetes-list-type": "set"})
 
 
@@ -45,8 +58,12 @@ class FallbackMode(StrEnum):
 
 
 class FallbackSpec(WireModel):
-    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
-    mode: FallbackMode = FallbackMode.REFUSE
+    """What happens to an answer the model is not confident of."""
+
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="Lowest model "
+                                  "confidence (0-1) answered as is; default 0.5")
+    mode: FallbackMode = Field(default=FallbackMode.REFUSE, description="Refuse (default); "
+                               "SimpleModel is refused as not servable yet")
 
 
 class DetectorKind(StrEnum):
@@ -62,6 +79,8 @@ class ReferenceMatch(StrEnum):
 
 
 class SuccessDetectorSpec(WireModel):
+    """How the serving runtime scores an answer as a success (the SuccessScore metric)."""
+
     RULES = (
         Rule("self.kind != 'Regex' || has(self.pattern)", "kind Regex requires pattern",
              lambda d: d.kind != DetectorKind.REGEX or d.pattern is not None, ".pattern"),
@@ -71,21 +90,29 @@ class SuccessDetectorSpec(WireModel):
              lambda d: d.kind != DetectorKind.REFERENCE or d.reference is not None, ".reference"),
     )
 
-    kind: DetectorKind = DetectorKind.TASK
-    pattern: str | None = Field(default=None, max_length=4096)
+    kind: DetectorKind = Field(default=DetectorKind.TASK, description="Task (default), Regex, "
+                               "JsonSchema or Reference")
+    pattern: str | None = Field(default=None, max_length=4096,
+                                description="Regular expression an answer must match, for kind Regex")
     schema_text: str | None = Field(default=None, max_length=65536, alias="schema",
                                     description="JSON Schema (as JSON text) for kind JsonSchema")
     reference: str | None = Field(default=None, max_length=65536,
                                   description="Expected answer for kind Reference")
-    match: ReferenceMatch = ReferenceMatch.EXACT
+    match: ReferenceMatch = Field(default=ReferenceMatch.EXACT, description="exact (default) or "
+                                  "partial match of the reference, for kind Reference")
 
 
 class GuardrailsSpec(WireModel):
-    prompt_filter: PromptFilter = Field(default_factory=PromptFilter)
-    tools: ToolPolicy = Field(default_factory=ToolPolicy)
-    fallback: FallbackSpec = Field(default_factory=FallbackSpec)
-    permission_level: PermissionLevel = PermissionLevel.STANDARD
-    success_detector: SuccessDetectorSpec = Field(default_factory=SuccessDetectorSpec)
+    """Checks the serving runtime applies to every request."""
+
+    prompt_filter: PromptFilter = Field(default_factory=PromptFilter, description="Prompt refusals")
+    tools: ToolPolicy = Field(default_factory=ToolPolicy, description="Tool allowlist")
+    fallback: FallbackSpec = Field(default_factory=FallbackSpec, description="Low-confidence answers")
+    permission_level: PermissionLevel = Field(
+        default=PermissionLevel.STANDARD, description="Highest permission level a request may ask "
+        "for: ReadOnly, Standard (default) or Elevated; capped by the Tenant's")
+    success_detector: SuccessDetectorSpec = Field(default_factory=SuccessDetectorSpec,
+                                                  description="Success scoring of answers")
 
 
 class ModelGraph(StrEnum):
@@ -95,6 +122,8 @@ class ModelGraph(StrEnum):
 
 
 class GraphSpec(WireModel):
+    """Which graph of the artifact the pods serve."""
+
     preferred: ModelGraph = Field(
         default=ModelGraph.FP32,
         description="Graph of the release's artifact to serve: fp32 (default), fp16 or int8. A "
@@ -114,9 +143,11 @@ Hostname = Annotated[str, Field(min_length=1, max_length=253,
 class GatewayRef(WireModel):
     """A Gateway API parentRef: the Gateway (and listener) the deployment's HTTPRoute attaches to."""
 
-    name: Name
-    namespace: Name | None = Field(default=None, description="Default: the AgentDeployment's")
-    section_name: Name | None = Field(default=None, description="Listener of the Gateway")
+    name: Name = Field(description="Gateway name")
+    namespace: Name | None = Field(default=None, description="Gateway namespace; default: the "
+                                   "AgentDeployment's")
+    section_name: Name | None = Field(default=None, description="Listener of the Gateway; "
+                                      "default: every listener")
 
 
 class TrafficSpec(WireModel):
@@ -134,22 +165,30 @@ class TrafficSpec(WireModel):
 
 
 class AgentDeploymentSpec(WireModel):
-    model_line: Name
-    release: Name | None = Field(default=None, description="Pin a release of the model line")
-    replicas: int = Field(default=1, ge=0, le=1000)
-    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec)
-    resources: ServingResources = Field(default_factory=ServingResources)
-    node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63)
-    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec)
-    graph: GraphSpec = Field(default_factory=GraphSpec)
-    traffic: TrafficSpec = Field(default_factory=TrafficSpec)
+    model_line: Name = Field(description="Model line to serve; the Tenant must allow it")
+    release: Name | None = Field(default=None, description="Pin a release of the model line; "
+                                 "default: the releases its rollouts promote")
+    replicas: int = Field(default=1, ge=0, le=1000, description="Stable-track replicas without "
+                          "autoscaling; default 1")
+    autoscaling: AutoscalingSpec = Field(default_factory=AutoscalingSpec, description="CPU "
+                                         "autoscaling; default off")
+    resources: ServingResources = Field(default_factory=ServingResources,
+                                        description="Resources of each serving pod")
+    node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63, description="Node pool "
+                           "of the serving pods; the Tenant must allow it; default cpu")
+    guardrails: GuardrailsSpec = Field(default_factory=GuardrailsSpec, description="Request "
+                                       "guardrails of the serving runtime")
+    graph: GraphSpec = Field(default_factory=GraphSpec, description="Graph choice")
+    traffic: TrafficSpec = Field(default_factory=TrafficSpec, description="Canary traffic split")
 
 
 class GraphStatus(WireModel):
-    requested: ModelGraph
+    """The graph asked for and the one served."""
+
+    requested: ModelGraph = Field(description="spec.graph.preferred")
     served: ModelGraph | None = Field(default=None, description="Graph the pods serve (fp32 when the "
                                       "preferred one was not published or failed the numerics probe)")
-    message: str | None = None
+    message: str | None = Field(default=None, description="Why the served graph differs")
 
 
 class TrafficMode(StrEnum):
@@ -160,34 +199,37 @@ class TrafficMode(StrEnum):
 class RouteStatus(WireModel):
     """The HTTPRoute the operator owns, as its Gateway reported it (status.parents)."""
 
-    name: str
+    name: str = Field(description="HTTPRoute name")
     accepted: bool | None = Field(default=None, description="Accepted condition of the parent; "
                                   "absent until the Gateway implementation reports")
-    reason: str | None = None
-    message: str | None = None
+    reason: str | None = Field(default=None, description="Reason of the Accepted condition")
+    message: str | None = Field(default=None, description="Message of the Accepted condition")
 
 
 class AgentDeploymentStatus(StatusBase):
-    ready_replicas: int | None = None
-    release: str | None = None
-    release_digest: str | None = None
-    endpoint: str | None = None
-    graph: GraphStatus | None = None
+    ready_replicas: int | None = Field(default=None, description="Ready serving pods")
+    release: str | None = Field(default=None, description="ModelRelease served")
+    release_digest: str | None = Field(default=None, description="Manifest SHA-256 of that release")
+    endpoint: str | None = Field(default=None, description="In-cluster URL of the serving Service")
+    graph: GraphStatus | None = Field(default=None, description="Graph requested and served")
     stable_release: str | None = Field(default=None, description="Release the stable track serves "
                                        "(the last one promoted here); rollouts protect it")
-    canary_release: str | None = None
-    canary_weight: int | None = Field(default=None, ge=0, le=100)
+    canary_release: str | None = Field(default=None, description="Release the canary track serves")
+    canary_weight: int | None = Field(default=None, ge=0, le=100,
+                                      description="Canary share of traffic, percent 0-100")
     canary_idle_since: datetime | None = Field(
         default=None, description="When the canary's weight went to 0: its Deployment goes after a delay")
-    traffic: TrafficMode | None = None
-    route: RouteStatus | None = None
+    traffic: TrafficMode | None = Field(default=None, description="Gateway (HTTPRoute weights) or "
+                                        "ReplicaRatio (replica counts behind one Service)")
+    route: RouteStatus | None = Field(default=None, description="The operator's HTTPRoute, in "
+                                      "Gateway mode")
 
 
 PRINTER_COLUMNS = [
     {"name": "Line", "type": "string", "jsonPath": ".spec.modelLine"},
     {"name": "Release", "type": "string", "jsonPath": ".status.release"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
-    {"name": "Stable", "type": "string", "jsonPath": ".status.stableRelease", "priority": 1},
+    {"name": "Stable", "type": "string", "jsonPath": ".status.stableRelease"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRelease"},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
     {"name": "Traffic", "type": "string", "jsonPath": ".status.traffic", "priority": 1},

@@ -94,12 +94,14 @@ class ConditionStatus(StrEnum):
 class Condition(WireModel):
     """One entry of status.conditions, by the Kubernetes API conventions."""
 
-    type: str = Field(max_length=316)
-    status: ConditionStatus
-    reason: str = Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = Field(default="", max_length=32768)
-    observed_generation: int | None = Field(default=None, ge=0)
-    last_transition_time: datetime
+    type: str = Field(max_length=316, description="Condition type, e.g. Ready, Valid; unique in the list")
+    status: ConditionStatus = Field(description="True, False or Unknown")
+    reason: str = Field(max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+                        description="CamelCase cause of the status, for machines")
+    message: str = Field(default="", max_length=32768, description="Human-readable detail; default empty")
+    observed_generation: int | None = Field(default=None, ge=0, description="metadata.generation "
+                                            "the condition was computed from")
+    last_transition_time: datetime = Field(description="When status last changed (RFC 3339)")
 
 
 class StatusBase(WireModel):
@@ -107,13 +109,14 @@ class StatusBase(WireModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    observed_generation: int | None = None
-    phase: str | None = None
+    observed_generation: int | None = Field(default=None, description="metadata.generation of the "
+                                            "spec this status was last reconciled from")
+    phase: str | None = Field(default=None, description="Coarse lifecycle phase, for kubectl get")
     conditions: list[Condition] = Field(
-        default_factory=list,
+        default_factory=list, description="Current conditions (Ready, Valid, ...), one per type",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    message: str | None = None
+    message: str | None = Field(default=None, description="Human-readable summary of the phase")
 
 
 class PermissionLevel(StrEnum):
@@ -123,12 +126,15 @@ class PermissionLevel(StrEnum):
 
 
 class LocalObjectRef(WireModel):
-    name: Name
+    name: Name = Field(description="Name of an object in the same namespace")
 
 
 class SecretKeyRef(WireModel):
-    name: Name
-    key: str = Field(default="private.pem", min_length=1, max_length=253)
+    """A key of a Secret in the object's own namespace."""
+
+    name: Name = Field(description="Secret name")
+    key: str = Field(default="private.pem", min_length=1, max_length=253,
+                     description="Key in the Secret's data; default private.pem")
 
 
 PHASE_COLUMN = {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}

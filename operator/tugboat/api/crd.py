@@ -86,15 +86,17 @@ def openapi_schema(model) -> dict:
 
 
 def build_crd(kind: Kind) -> dict:
-    spec_schema = openapi_schema(kind.spec)
-    status_schema = openapi_schema(kind.status)
+    spec_schema = {"description": f"Desired state of the {kind.kind}", **openapi_schema(kind.spec)}
+    status_schema = {"description": f"Observed state of the {kind.kind}, written by the operator",
+                     **openapi_schema(kind.status)}
     root = {
         "type": "object",
         "description": f"{kind.kind} of {GROUP}",
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "apiVersion": {"type": "string", "description": "Versioned schema of this object: "
+                           f"{GROUP}/{VERSION}"},
+            "kind": {"type": "string", "description": f"Kind of this object: {kind.kind}"},
+            "metadata": {"type": "object", "description": "Standard Kubernetes object metadata"},
             "spec": spec_schema,
             "status": status_schema,
         },

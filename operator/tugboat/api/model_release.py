@@ -19,9 +19,13 @@ class ReleaseSource(WireModel):
              lambda s: s.model_uri is None or s.digest is not None, ".digest"),
     )
 
-    training_run: Name | None = Field(default=None, description="TrainingRun in this namespace")
-    model_uri: str | None = Field(default=None, max_length=2048, pattern=r"^(file|s3|gs|https?|models)://.+")
-    digest: str | None = Field(default=None, pattern=SHA256_HEX)
+    training_run: Name | None = Field(default=None, description="TrainingRun in this namespace whose "
+                                      "checkpoint is released; exclusive with modelUri")
+    model_uri: str | None = Field(default=None, max_length=2048, pattern=r"^(file|s3|gs|https?|models)://.+",
+                                  description="Checkpoint URI (file, s3, gs, http(s) or models://); "
+                                  "exclusive with trainingRun, requires digest")
+    digest: str | None = Field(default=None, pattern=SHA256_HEX,
+                               description="Expected SHA-256 (64 hex digits) of the model files at modelUri")
 
 
 class ExportTarget(StrEnum):
@@ -42,24 +46,33 @@ class TensorRTPrecision(StrEnum):
 
 
 class ExportSpec(WireModel):
+    """How the checkpoint is exported to servable graphs."""
+
     targets: list[ExportTarget] = Field(default_factory=lambda: [ExportTarget.ONNX], min_length=1,
+                                        description="Formats to export: onnx, tensorrt; default [onnx]",
                                         json_schema_extra={"x-kubernetes-list-type": "set"})
     # The dynamo ONNX exporter emits opset 18 and later.
-    opset: int = Field(default=18, ge=18, le=23)
+    opset: int = Field(default=18, ge=18, le=23, description="ONNX opset version (18-23); default 18")
     tolerance: float = Field(default=1e-4, gt=0.0, le=1.0,
-                             description="Max absolute ONNX-vs-torch error for fp32")
+                             description="Max absolute ONNX-vs-torch error for fp32 (0-1]; "
+                                         "default 1e-4")
     variants: list[Variant] = Field(default_factory=list,
+                                    description="Reduced-precision graphs to export besides fp32: "
+                                                "fp16, int8; default none",
                                     json_schema_extra={"x-kubernetes-list-type": "set"})
     min_top1_agreement: float = Field(
         default=0.97, gt=0.0, le=1.0,
         description="Share of top-1 choices each variant must share with torch, on held-out inputs and "
                     "on the numerics probe, to be published in the artifact; serving nodes re-check "
-                    "the probe on their own CPU. A variant below it is left out, the release does not fail")
-    tensorrt_precision: TensorRTPrecision = TensorRTPrecision.FP16
+                    "the probe on their own CPU. A variant below it is left out, the release does not fail. "
+                    "Fraction (0-1]; default 0.97")
+    tensorrt_precision: TensorRTPrecision = Field(
+        default=TensorRTPrecision.FP16, description="Precision of the TensorRT engine: fp16 "
+        "(default) or fp32")
     node_pool: str = Field(default="cpu", pattern=DNS_LABEL, max_length=63,
-                           description="Pool of the ONNX export Job")
+                           description="Node pool of the ONNX export and signing Jobs; default cpu")
     gpu_node_pool: str = Field(default="gpu", pattern=DNS_LABEL, max_length=63,
-                               description="Pool of the TensorRT engine build Job")
+                               description="Node pool of the TensorRT engine build Job; default gpu")
 
 
 class SigningMethod(StrEnum):
@@ -68,27 +81,36 @@ class SigningMethod(StrEnum):
 
 
 class SigningSpec(WireModel):
+    """How the export's manifest of file digests is signed."""
+
     RULES = (
         Rule("self.method != 'Key' || has(self.keySecretRef)", "method Key requires keySecretRef",
              lambda s: s.method != SigningMethod.KEY or s.key_secret_ref is not None, ".keySecretRef"),
     )
 
-    method: SigningMethod = SigningMethod.KEY
+    method: SigningMethod = Field(default=SigningMethod.KEY, description="Key (default): an EC key "
+                                  "from keySecretRef; SigstoreKeyless is refused as not supported yet")
     key_secret_ref: SecretKeyRef | None = Field(
-        default=None, description="Secret holding the PKCS8 EC private key")
+        default=None, description="Secret holding the PKCS8 EC private key; default "
+                                  "tugboat-signing-key, key private.pem")
 
 
 class RegistrySpec(WireModel):
+    """Where the verified release is registered in MLflow."""
+
     model_name: str | None = Field(default=None, max_length=256,
                                    description="MLflow registered model; defaults to modelLine")
-    alias: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$", max_length=63)
+    alias: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$", max_length=63,
+                       description="MLflow alias moved to this version once the rollout is Promoted; "
+                                   "default production")
 
 
 class Pause(WireModel):
     """Wait at a step: for `duration`, or, without one, until a person promotes."""
 
     duration: str | None = Field(default=None, pattern=DURATION,
-                                 description="e.g. 30s, 5m; absent: until `kubectl tugboat promote`")
+                                 description="Duration (e.g. 30s, 5m, 1h30m); absent: until "
+                                             "`kubectl tugboat promote`")
 
 
 class CanaryStep(WireModel):
@@ -135,9 +157,11 @@ class AnalysisCheck(WireModel):
              lambda c: c.metric != AnalysisMetric.CUSTOM or c.direction is not None, ".direction"),
     )
 
-    name: Name
-    metric: AnalysisMetric
-    threshold: float
+    name: Name = Field(description="Check name, unique in the list")
+    metric: AnalysisMetric = Field(description="Built-in measurement (ErrorRate fraction, LatencyP95 "
+                                   "seconds, LatencyPerToken seconds, SuccessScore fraction, "
+                                   "RouterImbalance ratio, RouterEntropy nats) or Custom with query")
+    threshold: float = Field(description="Limit the value is compared with, in the metric's unit")
     direction: Direction | None = Field(
         default=None, description="AtMost: passes when value <= threshold; AtLeast: when value >= "
         "threshold. Default: AtLeast for SuccessScore and RouterEntropy, AtMost otherwise")
@@ -148,18 +172,20 @@ class AnalysisCheck(WireModel):
         default=None, max_length=4096, description="PromQL (required for Custom, replaces a built-in's "
         "query otherwise); $release, $track, $tenant, $namespace, $agentDeployment and $window are "
         "substituted per target and track")
-    window: str = Field(default="1m", pattern=DURATION, description="Range each measurement covers")
-    interval: str = Field(default="15s", pattern=DURATION, description="Time between measurements")
+    window: str = Field(default="1m", pattern=DURATION,
+                        description="Range each measurement covers (duration); default 1m")
+    interval: str = Field(default="15s", pattern=DURATION,
+                          description="Time between measurements (duration); default 15s")
     count: int = Field(default=3, ge=1, le=100,
-                       description="Passing measurements each step with analysis needs")
-    failure_limit: int = Field(default=0, ge=0, le=100,
-                               description="Failed measurements tolerated in a rollout; one more rolls back")
+                       description="Passing measurements each step with analysis needs; default 3")
+    failure_limit: int = Field(default=0, ge=0, le=100, description="Failed measurements tolerated "
+                               "in a rollout; one more rolls back; default 0")
     inconclusive_limit: int = Field(default=3, ge=0, le=100, description="Consecutive inconclusive "
-                                    "measurements tolerated; beyond, the rollout holds")
+                                    "measurements tolerated; beyond, the rollout holds; default 3")
     error_limit: int = Field(default=4, ge=0, le=100, description="Consecutive failed queries "
-                             "tolerated; one more rolls back")
+                             "tolerated; one more rolls back; default 4")
     min_requests: int = Field(default=20, ge=0, le=1_000_000, description="Canary requests a window "
-                              "needs; fewer make the measurement inconclusive")
+                              "needs; fewer make the measurement inconclusive; default 20")
 
     @property
     def pass_when(self) -> Direction:
@@ -183,6 +209,8 @@ class AnalysisSpec(WireModel):
 
     checks: list[AnalysisCheck] = Field(
         default_factory=_default_checks, min_length=1, max_length=20,
+        description="1-20 checks, unique by name; default: error-rate, latency-p95, "
+                    "latency-per-token, success-score, router-imbalance, router-entropy",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
 
     @field_validator("checks")
@@ -203,22 +231,27 @@ class SelectorOperator(StrEnum):
 
 
 class SelectorRequirement(WireModel):
+    """One label requirement, as in a Kubernetes label selector."""
+
     RULES = (
         Rule("(self.operator in ['In', 'NotIn']) == (size(self.values) > 0)",
              "values must be set for In and NotIn and empty for Exists and DoesNotExist",
              lambda r: (r.operator in ("In", "NotIn")) == bool(r.values), ".values"),
     )
 
-    key: str = Field(min_length=1, max_length=317)
-    operator: SelectorOperator
-    values: list[str] = Field(default_factory=list, max_length=100)
+    key: str = Field(min_length=1, max_length=317, description="Label key")
+    operator: SelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist")
+    values: list[str] = Field(default_factory=list, max_length=100, description="Label values: set "
+                              "for In and NotIn, empty for Exists and DoesNotExist")
 
 
 class LabelSelector(WireModel):
     """A Kubernetes label selector (matchLabels and matchExpressions, ANDed)."""
 
-    match_labels: dict[str, str] = Field(default_factory=dict)
-    match_expressions: list[SelectorRequirement] = Field(default_factory=list, max_length=20)
+    match_labels: dict[str, str] = Field(default_factory=dict,
+                                         description="Labels a target must carry, key: value")
+    match_expressions: list[SelectorRequirement] = Field(default_factory=list, max_length=20,
+                                                         description="Requirements a target must meet")
 
 
 class RolloutSpec(WireModel):
@@ -228,32 +261,39 @@ class RolloutSpec(WireModel):
         CanaryStep(weight=10, pause=Pause(duration="30s")),
         CanaryStep(weight=50, pause=Pause(duration="30s")),
         CanaryStep(weight=100),
-    ], min_length=1, max_length=20)
-    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    ], min_length=1, max_length=20, description="1-20 canary steps run in order on every target; "
+       "default: 10% pause 30s, 50% pause 30s, 100%")
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec,
+                                   description="Checks that gate steps and roll back on failure")
     selector: LabelSelector | None = Field(
         default=None, description="Only AgentDeployments with these labels are targets")
 
 
 class ModelReleaseSpec(WireModel):
     model_line: Name = Field(description="Model line this release belongs to (what tenants allow)")
-    source: ReleaseSource
-    export: ExportSpec = Field(default_factory=ExportSpec)
+    source: ReleaseSource = Field(description="What to release: a TrainingRun or a model URI")
+    export: ExportSpec = Field(default_factory=ExportSpec, description="Export of the checkpoint "
+                               "to servable graphs")
     signing: SigningSpec = Field(default_factory=lambda: SigningSpec(
-        key_secret_ref=SecretKeyRef(name="tugboat-signing-key")))
-    registry: RegistrySpec = Field(default_factory=RegistrySpec)
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+        key_secret_ref=SecretKeyRef(name="tugboat-signing-key")),
+        description="Signing of the export; default: method Key with Secret tugboat-signing-key")
+    registry: RegistrySpec = Field(default_factory=RegistrySpec, description="MLflow registration")
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Phased canary over "
+                                 "the model line's AgentDeployments")
 
 
 class GraphReport(WireModel):
     """One graph of the export: its numbers against torch, and whether it was published."""
 
-    name: str
-    file: str
-    published: bool
-    top1_agreement: float | None = None
-    probe_top1_agreement: float | None = None
-    max_abs_error: float | None = None
-    reason: str | None = None
+    name: str = Field(description="Graph name: fp32, fp16, int8 or a TensorRT engine")
+    file: str = Field(description="File of the graph in the artifact")
+    published: bool = Field(description="Whether serving may load it")
+    top1_agreement: float | None = Field(default=None, description="Share of top-1 choices equal "
+                                         "to torch's on held-out inputs (fraction 0-1)")
+    probe_top1_agreement: float | None = Field(default=None, description="Same on the numerics "
+                                               "probe (fraction 0-1)")
+    max_abs_error: float | None = Field(default=None, description="Max absolute error against torch")
+    reason: str | None = Field(default=None, description="Why it was left out, when not published")
 
 
 class _StatusPart(WireModel):
@@ -272,33 +312,36 @@ class Verdict(StrEnum):
 class Measurement(_StatusPart):
     """One judged measurement of one check on one target, as `kubectl tugboat status` shows it."""
 
-    check: str
-    metric: str
-    query: str = ""
-    value: float | None = None
-    stable_value: float | None = None
-    requests: float | None = None
-    threshold: float
-    direction: str
-    verdict: Verdict
-    message: str = ""
-    time: datetime
+    check: str = Field(description="Name of the check")
+    metric: str = Field(description="Metric of the check")
+    query: str = Field(default="", description="PromQL sent, after substitution")
+    value: float | None = Field(default=None, description="Canary value, in the metric's unit")
+    stable_value: float | None = Field(default=None, description="Stable track's value over the "
+                                       "same window (for maxRegression)")
+    requests: float | None = Field(default=None, description="Canary requests in the window")
+    threshold: float = Field(description="Threshold judged against")
+    direction: str = Field(description="AtMost or AtLeast")
+    verdict: Verdict = Field(description="Pass, Fail, Inconclusive or Error")
+    message: str = Field(default="", description="Why the verdict")
+    time: datetime = Field(description="When measured (RFC 3339)")
 
 
 class CheckProgress(_StatusPart):
-    name: str
-    passes: int = 0  # at the current step
-    failures: int = 0  # over the whole rollout
-    inconclusive: int = 0  # consecutive
-    errors: int = 0  # consecutive
-    last: Measurement | None = None
+    """Counters of one check on one target."""
+
+    name: str = Field(description="Name of the check")
+    passes: int = Field(default=0, description="Passing measurements at the current step")
+    failures: int = Field(default=0, description="Failed measurements over the whole rollout")
+    inconclusive: int = Field(default=0, description="Consecutive inconclusive measurements")
+    errors: int = Field(default=0, description="Consecutive failed queries")
+    last: Measurement | None = Field(default=None, description="Latest measurement")
 
 
 class Exposure(_StatusPart):
     """What the canary served (from Prometheus), cumulative over the rollout."""
 
-    requests: float = 0.0
-    tokens: float = 0.0
+    requests: float = Field(default=0.0, description="Requests the canary served")
+    tokens: float = Field(default=0.0, description="Tokens the canary generated")
 
 
 class TargetState(StrEnum):
@@ -313,37 +356,42 @@ class TargetState(StrEnum):
 class TargetPlan(_StatusPart):
     """The release's plan for one AgentDeployment, which builds its serving from it."""
 
-    namespace: str
-    name: str
-    tenant: str
-    wave: int
-    stable_release: str | None = None
-    traffic: str | None = None  # Gateway (HTTPRoute weights) or ReplicaRatio
-    state: TargetState = TargetState.PENDING
-    step: int = 0  # index into spec.rollout.steps; len(steps) once every step passed
-    weight: int = 0
-    step_started_at: datetime | None = None
-    pause_released: bool = False  # a person promoted this step: its pause is over
-    checks: list[CheckProgress] = Field(default_factory=list)
-    exposure: Exposure = Field(default_factory=Exposure)
-    exposure_at_first_failure: Exposure | None = None
-    breach_exposure: Exposure | None = None  # served between the first failure and weight 0
-    message: str = ""
+    namespace: str = Field(description="Namespace of the AgentDeployment")
+    name: str = Field(description="Name of the AgentDeployment")
+    tenant: str = Field(description="Tenant owning the namespace")
+    wave: int = Field(description="The tenant's spec.rollout.wave")
+    stable_release: str | None = Field(default=None, description="Release its stable track serves")
+    traffic: str | None = Field(default=None, description="Gateway (HTTPRoute weights) or ReplicaRatio")
+    state: TargetState = Field(default=TargetState.PENDING, description="Pending, Progressing, "
+                               "Paused, Inconclusive, Promoted or RolledBack")
+    step: int = Field(default=0, description="Index into spec.rollout.steps (from 0); the number "
+                      "of steps once every step passed")
+    weight: int = Field(default=0, description="Canary weight now, percent 0-100")
+    step_started_at: datetime | None = Field(default=None, description="When the current step began")
+    pause_released: bool = Field(default=False, description="A person promoted this step: its "
+                                 "pause is over")
+    checks: list[CheckProgress] = Field(default_factory=list, description="Progress of each check")
+    exposure: Exposure = Field(default_factory=Exposure, description="What its canary served")
+    exposure_at_first_failure: Exposure | None = Field(default=None, description="Exposure when "
+                                                       "the first measurement failed")
+    breach_exposure: Exposure | None = Field(default=None, description="Served between the first "
+                                             "failure and weight 0")
+    message: str = Field(default="", description="Human-readable state detail")
 
 
 class Breach(_StatusPart):
     """Why a rollout was rolled back: the measurement that crossed its limit, or an abort."""
 
-    reason: str
-    message: str
-    namespace: str | None = None
-    target: str | None = None
-    check: str | None = None
-    metric: str | None = None
-    query: str | None = None
-    value: float | None = None
-    threshold: float | None = None
-    time: datetime
+    reason: str = Field(description="CamelCase cause, as in the conditions")
+    message: str = Field(description="Human-readable cause")
+    namespace: str | None = Field(default=None, description="Namespace of the target that breached")
+    target: str | None = Field(default=None, description="AgentDeployment that breached")
+    check: str | None = Field(default=None, description="Check that crossed its limit")
+    metric: str | None = Field(default=None, description="Metric of that check")
+    query: str | None = Field(default=None, description="PromQL of the measurement")
+    value: float | None = Field(default=None, description="Measured value, in the metric's unit")
+    threshold: float | None = Field(default=None, description="Threshold of the check")
+    time: datetime = Field(description="When (RFC 3339)")
 
 
 class RolloutPhase(StrEnum):
@@ -355,40 +403,51 @@ class RolloutPhase(StrEnum):
 
 
 class RolloutStatus(_StatusPart):
-    phase: RolloutPhase | None = None
-    reason: str | None = None  # of the last verdict, as in the conditions
-    message: str | None = None
-    wave: int | None = None  # the wave in progress
-    step: int | None = None  # lowest step index (from 0, as Argo's) among that wave's targets
-    weight: int | None = None  # highest canary weight among that wave's targets
-    progress: str | None = None  # targets promoted / targets, e.g. "1/2"
-    last_verdict: str | None = None
-    paused: bool = False  # by kubectl tugboat pause, until resume
-    handled_intent: str | None = None  # value of the last intent annotation acted upon
-    breach: Breach | None = None
-    exposure: Exposure = Field(default_factory=Exposure)
-    breach_exposure: Exposure | None = None
-    targets: list[TargetPlan] = Field(default_factory=list)
+    """The phased canary, summed up over its targets (the flat fields feed kubectl get)."""
+
+    phase: RolloutPhase | None = Field(default=None, description="Progressing, Paused, "
+                                       "Inconclusive, Promoted or RolledBack")
+    reason: str | None = Field(default=None, description="Reason of the last verdict, as in the "
+                               "conditions")
+    message: str | None = Field(default=None, description="Human-readable detail of the last verdict")
+    wave: int | None = Field(default=None, description="The wave in progress (or the last one)")
+    step: int | None = Field(default=None, description="Lowest step index (from 0, as Argo's) among "
+                             "that wave's active targets")
+    weight: int | None = Field(default=None, description="Highest canary weight (percent 0-100) "
+                               "among that wave's targets")
+    progress: str | None = Field(default=None, description="Targets promoted / targets, e.g. 1/2")
+    last_verdict: str | None = Field(default=None, description="Most severe latest measurement over "
+                                     "all targets: verdict, check and message")
+    paused: bool = Field(default=False, description="Paused by `kubectl tugboat pause`, until resume")
+    handled_intent: str | None = Field(default=None, description="Value of the last "
+                                       "tugboat.dev/rollout-intent annotation acted upon")
+    breach: Breach | None = Field(default=None, description="Why the rollout was rolled back")
+    exposure: Exposure = Field(default_factory=Exposure, description="What all canaries served")
+    breach_exposure: Exposure | None = Field(default=None, description="Served between the first "
+                                             "failure and weight 0, over all targets")
+    targets: list[TargetPlan] = Field(default_factory=list, description="Plan and state of each "
+                                      "AgentDeployment of the model line")
 
 
 class ServedBy(WireModel):
     """An AgentDeployment serving this release today, and the graph its pods report serving."""
 
-    namespace: str
-    name: str
+    namespace: str = Field(description="Namespace of the AgentDeployment")
+    name: str = Field(description="Name of the AgentDeployment")
     graph: str | None = Field(default=None, description="fp32, fp16 or int8; unset until the pods "
                               "report it (needs the operator's Prometheus)")
 
 
 class ModelReleaseStatus(StatusBase):
-    artifact_uri: str | None = None
+    artifact_uri: str | None = Field(default=None, description="URI of the exported, signed artifact")
     graphs: list[GraphReport] | None = Field(default=None, description="Graphs of the verified artifact "
                                              "from its signed export report")
-    manifest_digest: str | None = None
-    registry_version: str | None = None
-    export_job: str | None = None
-    rollout: RolloutStatus | None = None
-    served_by: list[ServedBy] | None = None
+    manifest_digest: str | None = Field(default=None, description="SHA-256 of the verified manifest "
+                                        "of per-file digests")
+    registry_version: str | None = Field(default=None, description="MLflow model version registered")
+    rollout: RolloutStatus | None = Field(default=None, description="Phased canary progress")
+    served_by: list[ServedBy] | None = Field(default=None, description="AgentDeployments serving "
+                                             "this release today")
 
 
 PRINTER_COLUMNS = [

@@ -14,10 +14,15 @@ Registry = Annotated[str, Field(min_length=1, max_length=253,
 
 
 class TenantQuota(WireModel):
-    cpu: str = Field(default="8", pattern=QUANTITY)
-    memory: str = Field(default="32Gi", pattern=QUANTITY)
-    gpus: int = Field(default=0, ge=0, le=100_000)
-    agent_deployments: int = Field(default=10, ge=0, le=10_000)
+    """The tenant's total resources, split evenly over its namespaces' ResourceQuotas."""
+
+    cpu: str = Field(default="8", pattern=QUANTITY, description="CPU requests, Kubernetes quantity; "
+                     "default 8")
+    memory: str = Field(default="32Gi", pattern=QUANTITY, description="Memory requests, Kubernetes "
+                        "quantity; default 32Gi")
+    gpus: int = Field(default=0, ge=0, le=100_000, description="GPU requests; default 0")
+    agent_deployments: int = Field(default=10, ge=0, le=10_000, description="Most AgentDeployments "
+                                   "over all its namespaces; default 10")
     max_gpus_per_agent_deployment: int | None = Field(
         default=None, ge=0, le=100_000,
         description="Most GPUs one AgentDeployment may ask for at its largest scale "
@@ -25,14 +30,21 @@ class TenantQuota(WireModel):
 
 
 class TokenBudget(WireModel):
-    tokens_per_window: int = Field(default=100_000, ge=1)
-    window_seconds: int = Field(default=3600, ge=1, le=30 * 86400)
+    """Tokens the tenant's serving pods may generate per time window."""
+
+    tokens_per_window: int = Field(default=100_000, ge=1, description="Tokens per window; "
+                                   "default 100000")
+    window_seconds: int = Field(default=3600, ge=1, le=30 * 86400, description="Window length in "
+                                "seconds (up to 30 days); default 3600")
 
 
 class RolloutPlacement(WireModel):
-    wave: int = Field(default=0, ge=0, le=100, description="Canary wave; lower waves get releases first")
-    max_canary_weight: int = Field(default=100, ge=0, le=100,
-                                   description="Highest canary weight of any step for this tenant")
+    """Where the tenant stands in every rollout of its model lines."""
+
+    wave: int = Field(default=0, ge=0, le=100, description="Canary wave (0-100); lower waves get "
+                      "releases first; default 0")
+    max_canary_weight: int = Field(default=100, ge=0, le=100, description="Highest canary weight of "
+                                   "any step for this tenant, percent 0-100; default 100")
     pinned_release: Name | None = Field(default=None, description="Stay on this release: no "
                                         "rollout of its model line reaches this tenant")
 
@@ -43,7 +55,7 @@ class DeletionPolicy(StrEnum):
 
 
 class TenantSpec(WireModel):
-    """The quota is the tenant's total: it is split evenly over its namespaces' ResourceQuotas."""
+    """What a tenant may use and spend; the quota is its total, split evenly over its namespaces."""
 
     namespaces: list[Name] = Field(
         min_length=1, max_length=100,
@@ -55,20 +67,30 @@ class TenantSpec(WireModel):
     groups: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, max_length=20, description="RBAC groups of the tenant's users",
         json_schema_extra={"x-kubernetes-list-type": "set"})
-    quota: TenantQuota = Field(default_factory=TenantQuota)
+    quota: TenantQuota = Field(default_factory=TenantQuota, description="Resource quota, total "
+                               "over the namespaces")
     # Bounded lists keep the admission policies' CEL cost (per-request, over every Tenant) small.
     allowed_node_pools: list[Name] = Field(default_factory=lambda: ["cpu"], max_length=50,
+                                           description="Node pools its workloads may use; "
+                                                       "default [cpu]",
                                            json_schema_extra={"x-kubernetes-list-type": "set"})
     allowed_model_lines: list[Name] = Field(default_factory=list, max_length=100,
+                                            description="Model lines its AgentDeployments may "
+                                                        "serve; default none",
                                             json_schema_extra={"x-kubernetes-list-type": "set"})
     allowed_registries: list[Registry] = Field(
         default_factory=lambda: ["ghcr.io/tugboat-dev"], max_length=20,
         description="Image prefixes pods in the tenant's namespaces may use (matched up to a '/')",
         json_schema_extra={"x-kubernetes-list-type": "set"})
-    cost_center: str = Field(min_length=1, max_length=63)
-    token_budget: TokenBudget = Field(default_factory=TokenBudget)
-    permission_level: PermissionLevel = PermissionLevel.STANDARD
-    rollout: RolloutPlacement = Field(default_factory=RolloutPlacement)
+    cost_center: str = Field(min_length=1, max_length=63, description="Cost center, recorded in "
+                             "every serving audit record of the tenant")
+    token_budget: TokenBudget = Field(default_factory=TokenBudget, description="Generated-token "
+                                      "budget of its serving pods")
+    permission_level: PermissionLevel = Field(
+        default=PermissionLevel.STANDARD, description="Highest permission level its "
+        "AgentDeployments grant: ReadOnly, Standard (default) or Elevated")
+    rollout: RolloutPlacement = Field(default_factory=RolloutPlacement,
+                                      description="Its place in rollouts")
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.RETAIN,
         description="Delete: deleting the Tenant deletes the namespaces the operator created for it "
@@ -80,19 +102,20 @@ class CreatedNamespace(WireModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: str
-    uid: str
+    name: str = Field(description="Namespace name")
+    uid: str = Field(description="uid the create returned")
 
 
 class TenantStatus(StatusBase):
-    namespaces: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces the tenant holds now")
     created_namespaces: list[CreatedNamespace] = Field(
         default_factory=list,
         description="Namespaces the operator created for this Tenant (deletionPolicy Delete removes "
                     "only these, and only while their uid is the one created); listed namespaces "
                     "that already existed are adopted and outlive the Tenant",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
-    agent_deployments: int | None = None
+    agent_deployments: int | None = Field(default=None, description="AgentDeployments over its "
+                                          "namespaces")
 
 
 PRINTER_COLUMNS = [
