@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tugboat.dev.tools import repo_root, tool
 
 CHART = repo_root() / "charts" / "tugboat"
@@ -13,8 +15,28 @@ def _helm(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([tool("helm"), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_chart_lints():
-    out = _helm("lint", str(CHART))
+def test_chart_lints_strictly():
+    # values.schema.json forbids unknown keys, so this also proves it covers every default value.
+    out = _helm("lint", "--strict", str(CHART))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("value", "complaint"), [
+    ("replicas=two", "at '/replicas': got string, want integer"),
+    ("image.pullPolicy=Sometimes", "at '/image/pullPolicy': value must be one of"),
+    ("metrics.port=70000", "at '/metrics/port'"),
+    ("resources.requests.cpu=lots", "at '/resources/requests/cpu'"),
+    ("admissionPolicy=false", "additional properties 'admissionPolicy' not allowed"),
+    ("monitoring.dashboard.enabled=yes-please", "at '/monitoring/dashboard/enabled'"),
+])
+def test_lint_refuses_a_bad_value(value, complaint):
+    out = _helm("lint", "--strict", str(CHART), "--set", value)
+    assert out.returncode != 0 and complaint in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_monitoring_switches_are_in_the_schema():
+    out = _helm("lint", "--strict", str(CHART), "--set", "monitoring.prometheusRule.enabled=true",
+                "--set", "monitoring.dashboard.enabled=false")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
