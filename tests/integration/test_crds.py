@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tugboat.api.kinds import KINDS
 
 
@@ -24,3 +26,23 @@ def test_short_names_and_category(cluster):
         assert kind.short_name in out.split(), out
     assert "tugboat" in out
 
+
+
+# One nested path per kind: kubectl explain reads the descriptions the API server publishes.
+EXPLAIN = {
+    "modelrelease.spec.rollout": ("Phased canary over the model line's AgentDeployments", "steps",
+                                  "1-20 canary steps run in order"),
+    "modelrelease.spec.rollout.analysis.checks.interval": ("default 15s",),
+    "agentdeployment.spec.guardrails.promptFilter": ("maxPromptChars", "in characters; default 2048"),
+    "tenant.spec.tokenBudget": ("windowSeconds", "Window length in seconds"),
+    "trainingrun.spec.resources": ("memoryPerWorker", "Kubernetes quantity; default 4Gi"),
+    "modelrelease.status.rollout.progress": ("Targets promoted / targets",),
+}
+
+
+@pytest.mark.parametrize("path", EXPLAIN)
+def test_kubectl_explain_describes_fields(cluster, path):
+    out = cluster.kubectl("explain", path).stdout
+    for text in EXPLAIN[path]:
+        assert text in out, out
+    assert "<empty>" not in out, out

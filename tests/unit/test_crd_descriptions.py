@@ -31,7 +31,8 @@ def _root(kind) -> dict:
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 def test_every_property_has_a_description(kind):
-    assert undescribed(_root(kind), kind.kind) == []
+    # metadata may carry nothing but its type (the API server refuses more): it is ObjectMeta.
+    assert undescribed(_root(kind), kind.kind) == [f"{kind.kind}.metadata"]
 
 
 def test_the_walk_finds_nested_items_and_maps():

@@ -96,7 +96,8 @@ def build_crd(kind: Kind) -> dict:
             "apiVersion": {"type": "string", "description": "Versioned schema of this object: "
                            f"{GROUP}/{VERSION}"},
             "kind": {"type": "string", "description": f"Kind of this object: {kind.kind}"},
-            "metadata": {"type": "object", "description": "Standard Kubernetes object metadata"},
+            # The API server refuses anything but type here (it publishes ObjectMeta's own schema).
+            "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },
