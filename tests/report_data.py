@@ -28,7 +28,8 @@ def training(hist: dict | Missing | None = None) -> TrainingData:
 def release_status() -> dict:
     check = {"name": "error-rate", "failures": 2,
              "last": {"check": "error-rate", "metric": "ErrorRate", "query": "q", "value": 0.5,
-                      "threshold": 0.05, "direction": "max", "verdict": "Fail", "time": "2026-09-21T00:00:00Z"}}
+                      "threshold": 0.05,
+                      "direction": "max", "verdict": "Fail", "time": "2026-09-21T00:00:00Z"}}
     return {"phase": "RolledBack", "manifestDigest": "sha256:feedbeef", "artifactUri": "file:///a/v2",
             "registryVersion": "3",
             "graphs": [{"name": "fp32", "file": "model.onnx", "published": True, "top1Agreement": 1.0,
@@ -37,9 +38,9 @@ def release_status() -> dict:
                         "probeTop1Agreement": 0.6, "maxAbsError": 0.3, "reason": "TooFarFromTorch"}],
             "conditions": [{"type": "Signed", "status": "True", "reason": "Signed", "message": "ok"},
                            {"type": "Verified", "status": "True", "reason": "Verified", "message": "ok"}],
-            "rollout": {"phase": "RolledBack", "breach": {"reason": "AnalysisFailed", "message": "error rate 0.5",
-                                                          "check": "error-rate", "value": 0.5, "threshold": 0.05,
-                                                          "time": "2026-09-21T00:00:00Z"},
+            "rollout": {"phase": "RolledBack",
+                        "breach": {"reason": "AnalysisFailed", "message": "error rate 0.5",
+                                   "check": "error-rate", "value": 0.5, "threshold": 0.05, "time": "2026-09-21T00:00:00Z"},
                         "targets": [{"namespace": "team-b", "name": "arith-agent", "tenant": "team-b",
                                      "wave": 0, "checks": [check]}]}}
 
@@ -52,7 +53,8 @@ def release(prometheus: bool = True, with_training: bool = True) -> ReleaseData:
                    Series("team-a", xs, tuple(0.0 for _ in xs))]
         analysis = [AnalysisSeries("team-b/arith-agent", "error-rate", 0.05, "max",
                                    Series("", xs, tuple(0.01 if i < 25 else 0.5 for i in range(40)))),
-                    AnalysisSeries("team-a/arith-agent", "latency-p95", 0.25, "max", Missing("not measured yet"))]
+                    AnalysisSeries("team-a/arith-agent", "latency-p95", 0.25, "max",
+                                   Missing("not measured yet"))]
     else:
         weights = analysis = Missing("no Prometheus URL given")
     return ReleaseData("moe-arith-v2", "ml-platform", release_status(), weights, analysis,

@@ -183,7 +183,8 @@ def report(
         if kind == "tr":
             page = render_training(gather_training(kube, namespace, name, mlflow_uri))
         else:
-            page = render_release(gather_release(kube, namespace, name, mlflow_uri, prometheus_url, time.time()))
+            page = render_release(gather_release(kube, namespace, name, mlflow_uri, prometheus_url,
+                                                 time.time()))
     except KubeError as exc:
         typer.echo(f"tugboat report: {exc}", err=True)
         raise typer.Exit(1) from None

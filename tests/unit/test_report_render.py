@@ -10,7 +10,6 @@ from tugboat.report.model import Missing
 from tugboat.report.render import render_release, render_training
 
 
-
 def _sections(html: str) -> dict[str, str]:
     return dict(re.findall(r'<section data-section="([^"]+)">(.*?)</section>', html, re.S))
 
@@ -86,6 +85,7 @@ def test_decision_from_status():
     status = report_data.release_status()
     assert decision_of(status).kind == "RolledBack"
     promoted = {"rollout": {"phase": "Promoted"},
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-09-21T00:00:00Z"}]}
+                "conditions": [{"type": "Ready", "status": "True",
+                                "lastTransitionTime": "2026-09-21T00:00:00Z"}]}
     assert decision_of(promoted).kind == "Promoted"
     assert decision_of({"rollout": {"phase": "Progressing"}}) is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 
 from .model import AnalysisSeries, Decision, Missing, ReleaseData, Series, TrainingData
@@ -161,7 +161,8 @@ def render_release(data: ReleaseData) -> str:
                          _weights(data.weights, data.decision)),
                 _section("analysis", "Rollout: every analysis value against its threshold",
                          _analysis(data.analysis, data.decision, status)),
-                _section("decision", "Rollout: promotion or rollback point", _decision(data.decision, status))]
+                _section("decision", "Rollout: promotion or rollback point",
+                         _decision(data.decision, status))]
     if data.training is not None:
         sections += training_sections(data.training)
     return _document(f"Tugboat report: ModelRelease {data.namespace}/{data.name}", sections)
@@ -177,8 +178,8 @@ def _parity(status: dict) -> str:
     names = [g.get("name", "?") for g in graphs]
     fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(11, 3.2))
     xs = range(len(graphs))
-    ax1.bar([x - 0.2 for x in xs], [g.get("top1Agreement") or 0 for g in graphs], 0.4, label="top-1")
-    ax1.bar([x + 0.2 for x in xs], [g.get("probeTop1Agreement") or 0 for g in graphs], 0.4, label="probe top-1")
+    for offset, key, label in ((-0.2, "top1Agreement", "top-1"), (0.2, "probeTop1Agreement", "probe top-1")):
+        ax1.bar([x + offset for x in xs], [g.get(key) or 0 for g in graphs], 0.4, label=label)
     ax1.set(title="top-1 agreement with torch", ylim=(0, 1.05), xticks=list(xs), xticklabels=names)
     ax1.legend(loc="lower right")
     ax2.bar(list(xs), [g.get("maxAbsError") or 0 for g in graphs], color="tab:orange")
@@ -205,7 +206,7 @@ def _mark(ax, decision: Decision | None) -> None:
 
 
 def _when(t: float) -> datetime:
-    return datetime.fromtimestamp(t, timezone.utc)
+    return datetime.fromtimestamp(t, UTC)
 
 
 def _weights(weights: list[Series] | Missing, decision: Decision | None) -> str:
@@ -230,15 +231,17 @@ def _analysis(analysis: list[AnalysisSeries] | Missing, decision: Decision | Non
     if isinstance(analysis, Missing):
         return _missing("analysis values over time", analysis.why) + table
     drawn = [a for a in analysis if isinstance(a.series, Series) and a.series.x]
-    notes = "".join(_missing(f"values of {a.check} on {a.target}",
-                             a.series.why if isinstance(a.series, Missing) else "Prometheus returned no samples")
-                    for a in analysis if a not in drawn)
+    notes = "".join(
+        _missing(f"values of {a.check} on {a.target}",
+                 a.series.why if isinstance(a.series, Missing) else "Prometheus returned no samples")
+        for a in analysis if a not in drawn)
     if not drawn:
         return (notes or _missing("analysis values", "the rollout has measured nothing yet")) + table
     fig, axes = _plt().subplots(len(drawn), 1, figsize=(11, 2.4 * len(drawn)), squeeze=False)
-    for ax, a in zip((row[0] for row in axes), drawn):
+    for ax, a in zip((row[0] for row in axes), drawn, strict=True):
         ax.plot([_when(t) for t in a.series.x], a.series.y, label=a.check)
-        ax.axhline(a.threshold, color="tab:red", linestyle="--", label=f"threshold ({a.direction}) {a.threshold:g}")
+        ax.axhline(a.threshold, color="tab:red", linestyle="--",
+                   label=f"threshold ({a.direction}) {a.threshold:g}")
         _mark(ax, decision)
         ax.set(title=f"{a.check} on {a.target}")
         ax.legend(loc="best", fontsize=8)
