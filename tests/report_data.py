@@ -40,7 +40,8 @@ def release_status() -> dict:
                            {"type": "Verified", "status": "True", "reason": "Verified", "message": "ok"}],
             "rollout": {"phase": "RolledBack",
                         "breach": {"reason": "AnalysisFailed", "message": "error rate 0.5",
-                                   "check": "error-rate", "value": 0.5, "threshold": 0.05, "time": "2026-09-21T00:00:00Z"},
+                                   "check": "error-rate", "value": 0.5, "threshold": 0.05,
+                                   "time": "2026-09-21T00:00:00Z"},
                         "targets": [{"namespace": "team-b", "name": "arith-agent", "tenant": "team-b",
                                      "wave": 0, "checks": [check]}]}}
 
