@@ -154,6 +154,44 @@ def verify(
     typer.echo(f"verified {artifact}: {len(result.files)} files, manifest sha256 {result.manifest_digest}")
 
 
+@app.command()
+def report(
+    target: str = typer.Argument(..., help="trainingrun/NAME or modelrelease/NAME (tr/, mr/ too)"),
+    namespace: str = typer.Option("default", "--namespace", "-n"),
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML file to write"),
+    kubeconfig: str = typer.Option(None, envvar="KUBECONFIG"),
+    mlflow_uri: str = typer.Option(None, envvar="TUGBOAT_MLFLOW_URI", help="MLflow tracking server"),
+    prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL", help="Prometheus HTTP API"),
+) -> None:
+    """Write one self-contained HTML file (plots inline, opens with no network) about a TrainingRun
+    or a ModelRelease: training curves, router health, export parity, signature, rollout."""
+    import time
+
+    from .kube.client import Kube
+    from .kube.errors import KubeError
+    from .report.gather import gather_release, gather_training
+    from .report.render import render_release, render_training
+
+    kind, _, name = target.partition("/")
+    kind = {"trainingrun": "tr", "trainingruns": "tr", "modelrelease": "mr", "modelreleases": "mr"}.get(
+        kind.lower(), kind.lower())
+    if kind not in ("tr", "mr") or not name:
+        raise typer.BadParameter(f"expected trainingrun/NAME or modelrelease/NAME, got {target!r}",
+                                 param_hint="TARGET")
+    try:
+        kube = Kube.connect(kubeconfig)
+        if kind == "tr":
+            page = render_training(gather_training(kube, namespace, name, mlflow_uri))
+        else:
+            page = render_release(gather_release(kube, namespace, name, mlflow_uri, prometheus_url,
+                                                 time.time()))
+    except KubeError as exc:
+        typer.echo(f"tugboat report: {exc}", err=True)
+        raise typer.Exit(1) from None
+    output.write_text(page)
+    typer.echo(f"wrote {output} ({len(page) // 1024} KiB)")
+
+
 @dev.command("up")
 def dev_up(name: str = typer.Option("tugboat", help="Cluster name")) -> None:
     """Start the local cluster, install CRDs, create the CPU and GPU node pools."""
