@@ -98,10 +98,9 @@ class Recorder:
         owned = set()
         for c in rollout_changes(old, outcome.status.rollout):
             target = (namespace, name, c.target_namespace, c.target)
-            if c.steps_advanced:
-                metrics.ROLLOUT_STEPS.labels(*target).inc(c.steps_advanced)
-            if c.rolled_back:
-                metrics.ROLLBACKS.labels(*target).inc()
+            # Both counters exist from 0 on: Prometheus sees the first step or rollback as an increase.
+            metrics.ROLLOUT_STEPS.labels(*target).inc(c.steps_advanced)
+            metrics.ROLLBACKS.labels(*target).inc(int(c.rolled_back))
             metrics.CANARY_WEIGHT.labels(*target, c.tenant).set(c.weight)
             owned.add((*target, c.tenant))
         for labels in self._weights.get(key, set()) - owned:
