@@ -24,6 +24,10 @@ ROLLBACKS = Counter("tugboat_rollbacks_total", "Targets rolled back", _TARGET)
 CANARY_WEIGHT = Gauge("tugboat_canary_weight_percent", "Canary share of traffic of a target",
                       [*_TARGET, "tenant"])
 
+# A target's last judged measurement per check, beside the threshold it was judged against.
+ANALYSIS_VALUE = Gauge("tugboat_analysis_value", "Last measured value of a check", [*_TARGET, "check"])
+ANALYSIS_THRESHOLD = Gauge("tugboat_analysis_threshold", "Threshold of a check", [*_TARGET, "check"])
+
 ANALYSIS_QUERIES = Counter("tugboat_analysis_queries_total", "PromQL analysis queries sent to Prometheus")
 ANALYSIS_ERRORS = Counter("tugboat_analysis_query_errors_total", "Analysis queries that failed", ["kind"])
 

@@ -64,9 +64,7 @@ def test_phase_change_recorded_as_event(kube, operator):
 
 
 def _scrape(op) -> dict[tuple[str, frozenset], float]:
-    args = op.proc.args
-    port = args[args.index("--metrics-port") + 1]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://{op.metrics_address}/metrics", timeout=5) as resp:
         families = text_string_to_metric_families(resp.read().decode())
     return {(s.name, frozenset(s.labels.items())): s.value for f in families for s in f.samples}
 

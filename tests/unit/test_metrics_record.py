@@ -6,15 +6,29 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from tugboat.api.kinds import MODEL_RELEASE, TRAINING_RUN
-from tugboat.api.model_release import ModelReleaseStatus, RolloutStatus, TargetPlan, TargetState
+from tugboat.api.model_release import (
+    CheckProgress,
+    Measurement,
+    ModelReleaseStatus,
+    RolloutStatus,
+    TargetPlan,
+    TargetState,
+    Verdict,
+)
 from tugboat.api.training_run import TrainingMetrics, TrainingRunStatus
 from tugboat.controllers.metrics_record import Recorder, rollout_changes
 from tugboat.reconcile.outcome import Outcome
 
 
-def plan(name="agent", step=0, weight=0, state=TargetState.PROGRESSING) -> TargetPlan:
+def plan(name="agent", step=0, weight=0, state=TargetState.PROGRESSING, checks=()) -> TargetPlan:
     return TargetPlan(namespace="team-a", name=name, tenant="acme", wave=0, step=step, weight=weight,
-                      state=state)
+                      state=state, checks=list(checks))
+
+
+def error_rate(value: float | None) -> CheckProgress:
+    last = Measurement(check="error-rate", metric="error_rate", value=value, threshold=0.05,
+                       direction="below", verdict=Verdict.PASS, time="2026-01-01T00:00:00Z")
+    return CheckProgress(name="error-rate", last=last)
 
 
 def rollout(*targets: TargetPlan) -> RolloutStatus:
@@ -38,6 +52,13 @@ def test_a_new_target_starts_from_step_zero_and_no_plan_means_no_changes():
     assert rollout_changes(rollout(plan()), None) == []
 
 
+def test_last_measurements_with_a_value_are_reported_with_their_thresholds():
+    [c] = rollout_changes(None, rollout(plan(checks=[error_rate(0.01)])))
+    assert c.measured == (("error-rate", 0.01, 0.05),)
+    [c] = rollout_changes(None, rollout(plan(checks=[error_rate(None), CheckProgress(name="latency")])))
+    assert c.measured == ()
+
+
 def _value(name: str, **labels) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
@@ -50,7 +71,7 @@ def _release_obj(name: str, rollout_status: RolloutStatus) -> dict:
 def test_release_metrics_follow_the_outcome_and_go_away_with_the_object():
     rec = Recorder()
     at_step_1 = rollout(plan(name="agent-x", step=1, weight=10))
-    at_step_3 = rollout(plan(name="agent-x", step=3, weight=50))
+    at_step_3 = rollout(plan(name="agent-x", step=3, weight=50, checks=[error_rate(0.01)]))
     outcome = Outcome(status=ModelReleaseStatus(phase="RollingOut", rollout=at_step_3))
     target = {"namespace": "ml", "release": "rel-metrics", "target_namespace": "team-a", "target": "agent-x"}
     before = _value("tugboat_objects", kind="ModelRelease", phase="RollingOut") or 0
@@ -60,8 +81,11 @@ def test_release_metrics_follow_the_outcome_and_go_away_with_the_object():
     assert _value("tugboat_rollout_steps_total", **target) == 2
     assert _value("tugboat_canary_weight_percent", **target, tenant="acme") == 50
     assert _value("tugboat_objects", kind="ModelRelease", phase="RollingOut") == before + 1
+    assert _value("tugboat_analysis_value", **target, check="error-rate") == 0.01
+    assert _value("tugboat_analysis_threshold", **target, check="error-rate") == 0.05
     rec.forget(MODEL_RELEASE, "rel-metrics", "ml")
     assert _value("tugboat_canary_weight_percent", **target, tenant="acme") is None
+    assert _value("tugboat_analysis_value", **target, check="error-rate") is None
     assert _value("tugboat_objects", kind="ModelRelease", phase="RollingOut") == before
 
 

@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from .. import metrics
@@ -33,6 +34,7 @@ class TargetChange:
     weight: int
     steps_advanced: int
     rolled_back: bool
+    measured: tuple[tuple[str, float, float], ...] = ()  # check, last value, its threshold
 
 
 def rollout_changes(old: RolloutStatus | None, new: RolloutStatus | None) -> list[TargetChange]:
@@ -44,8 +46,10 @@ def rollout_changes(old: RolloutStatus | None, new: RolloutStatus | None) -> lis
         prev = before.get((t.namespace, t.name))
         advanced = t.step - (prev.step if prev else 0)
         was_rolled_back = prev is not None and prev.state == TargetState.ROLLED_BACK
+        measured = tuple((c.name, c.last.value, c.last.threshold) for c in t.checks
+                         if c.last is not None and c.last.value is not None)
         changes.append(TargetChange(t.namespace, t.name, t.tenant, t.weight, max(advanced, 0),
-                                    t.state == TargetState.ROLLED_BACK and not was_rolled_back))
+                                    t.state == TargetState.ROLLED_BACK and not was_rolled_back, measured))
     return changes
 
 
@@ -61,7 +65,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._phases: dict[_Key, str] = {}
         self._published: set[tuple[str, str]] = set()
-        self._weights: dict[_Key, set[tuple[str, ...]]] = {}
+        # Per release: the label sets of each per-target gauge it set last time.
+        self._owned: dict[_Key, set[tuple[Gauge, tuple[str, ...]]]] = {}
 
     def record(self, kind: Kind, obj: dict, outcome: Outcome) -> None:
         meta = obj["metadata"]
@@ -80,8 +85,8 @@ class Recorder:
             if self._phases.pop(key, None) is None:
                 return
             self._publish_phases()
-            for labels in self._weights.pop(key, set()):
-                metrics.CANARY_WEIGHT.remove(*labels)
+            for gauge, labels in self._owned.pop(key, set()):
+                gauge.remove(*labels)
             if kind.kind == TRAINING_RUN.kind:
                 for gauge in _TRAINING_GAUGES:
                     _remove(gauge, namespace or "", name)
@@ -102,10 +107,15 @@ class Recorder:
             metrics.ROLLOUT_STEPS.labels(*target).inc(c.steps_advanced)
             metrics.ROLLBACKS.labels(*target).inc(int(c.rolled_back))
             metrics.CANARY_WEIGHT.labels(*target, c.tenant).set(c.weight)
-            owned.add((*target, c.tenant))
-        for labels in self._weights.get(key, set()) - owned:
-            metrics.CANARY_WEIGHT.remove(*labels)
-        self._weights[key] = owned
+            owned.add((metrics.CANARY_WEIGHT, (*target, c.tenant)))
+            for check, value, threshold in c.measured:
+                metrics.ANALYSIS_VALUE.labels(*target, check).set(value)
+                metrics.ANALYSIS_THRESHOLD.labels(*target, check).set(threshold)
+                owned |= {(metrics.ANALYSIS_VALUE, (*target, check)),
+                          (metrics.ANALYSIS_THRESHOLD, (*target, check))}
+        for gauge, labels in self._owned.get(key, set()) - owned:
+            gauge.remove(*labels)
+        self._owned[key] = owned
 
 
 _TRAINING_GAUGES = (metrics.TRAINING_LOSS, metrics.TRAINING_TOKENS, metrics.TRAINING_ENTROPY,
