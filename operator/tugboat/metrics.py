@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from .analysis.results import ErrorKind
+from .api.kinds import KINDS
+
 RECONCILES = Counter("tugboat_reconcile_total", "Reconcile passes", ["kind", "result"])
 ERRORS = Counter("tugboat_reconcile_errors_total", "Reconcile passes that raised", ["kind", "error"])
 DURATION = Histogram("tugboat_reconcile_duration_seconds", "Reconcile pass duration", ["kind"],
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+# Every label set a dashboard or alert divides by exists from the start at 0: a rate of a
+# series that appears only with its first error would miss that error.
+for _kind in KINDS:
+    for _result in ("ok", "error"):
+        RECONCILES.labels(_kind.kind, _result)
 
 # Counted from the phases the operator last decided for the objects it reconciled.
 OBJECTS = Gauge("tugboat_objects", "Objects per kind and phase (as last reconciled)", ["kind", "phase"])
@@ -30,6 +39,8 @@ ANALYSIS_THRESHOLD = Gauge("tugboat_analysis_threshold", "Threshold of a check",
 
 ANALYSIS_QUERIES = Counter("tugboat_analysis_queries_total", "PromQL analysis queries sent to Prometheus")
 ANALYSIS_ERRORS = Counter("tugboat_analysis_query_errors_total", "Analysis queries that failed", ["kind"])
+for _error in ErrorKind:
+    ANALYSIS_ERRORS.labels(_error.value)
 
 # A TrainingRun's last metrics as its status reports them (from MLflow), so dashboards and alerts
 # have the training series without reading MLflow.

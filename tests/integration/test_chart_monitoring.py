@@ -3,6 +3,7 @@ rules of files/alerts.yaml and the dashboard of files/dashboard.json."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import yaml
@@ -25,7 +26,9 @@ def _kinds(docs: list[dict]) -> set[str]:
 
 
 def test_monitoring_is_off_by_default():
-    assert "PrometheusRule" not in _kinds(_render())
+    docs = _render()
+    assert "PrometheusRule" not in _kinds(docs)
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "tugboat-dashboard"]
 
 
 def test_the_prometheus_rule_carries_the_tested_alerts_unchanged():
@@ -34,3 +37,11 @@ def test_the_prometheus_rule_carries_the_tested_alerts_unchanged():
     assert rule["metadata"]["namespace"] == "tugboat-system"
     # Helm must not template the rules' own {{ $labels }} / {{ $value }}.
     assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+
+
+def test_the_dashboard_config_map_carries_the_dashboard_unchanged():
+    [cm] = [d for d in _render("monitoring.dashboard.enabled=true")
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "tugboat-dashboard"]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(cm["data"]["tugboat.json"]) == shipped
