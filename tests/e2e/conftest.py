@@ -60,6 +60,7 @@ def start_e2e_operator(cluster, dataplane, artifact_root, tmp_path_factory):
         op = start("--standalone", "--mlflow-uri", dataplane.info.mlflow_url,
                    "--prometheus-url", dataplane.info.prometheus_url, "--artifact-root", str(artifact_root))
         op.wait_for_log("tugboat operator: priority")
+        dataplane.prometheus.scrape_operator(op.metrics_address)  # the dashboard's series
         live[:] = [op]
         return op
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
 import pytest
 import yaml
 
+from tests.dashboard_queries import dashboard, queries
 from tests.e2e.conftest import running_operator
 from tests.integration.helpers import conditions, events_for, first_sample, get, wait_for
 from tugboat.builders.agent_deployment import GATEWAY_API
@@ -381,3 +384,24 @@ def test_a_good_release_walks_both_waves_across_an_operator_sigkill(cluster, kub
           f"({settled - t0:.0f}s), {sum(s.release == V2 for s in served)} by v2, "
           f"{len(failed)} not 200 {sorted({s.status for s in failed})}")
     assert len(failed) <= 0.01 * len(served), f"{len(failed)} failed answers during a good rollout"
+
+
+def _series(prometheus_url: str, expr: str) -> list:
+    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)["data"]["result"]
+
+
+def test_every_dashboard_query_returns_data(dataplane, world):
+    """Last, when the lineage and every rollout have run: each query of the chart's Grafana
+    dashboard, sent to the data plane's real Prometheus (which scrapes the serving pods and the
+    operator), answers at least one series."""
+    values = {"namespace": PLATFORM, "tenant": "|".join(t.namespace for t in TEAMS)}
+    empty = {}
+    for where, expr in queries(dashboard(), values):
+        try:
+            wait_for(lambda e=expr: _series(dataplane.info.prometheus_url, e), timeout=30, interval=1,
+                     what=expr)
+        except AssertionError:
+            empty[where] = expr
+    assert not empty, f"dashboard queries without data: {json.dumps(empty, indent=1)}"

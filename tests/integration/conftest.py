@@ -74,6 +74,12 @@ class OperatorProcess:
     def output(self) -> str:
         return self.log.read_text()
 
+    @property
+    def metrics_address(self) -> str:
+        """host:port of its /metrics (the starter always passes --metrics-port)."""
+        args = self.proc.args
+        return f"127.0.0.1:{args[args.index('--metrics-port') + 1]}"
+
     def wait_for_log(self, text: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import host_dataplane
@@ -104,6 +105,27 @@ def test_a_stopped_prometheus_is_a_query_error_at_once(tmp_path):
     assert isinstance(result, QueryError) and result.kind == ErrorKind.UNREACHABLE
     assert "connection refused" in result.message
     assert time.monotonic() - started < 1.0
+
+
+def test_the_operator_job_scrapes_the_addresses_it_is_given(lone_prometheus):
+    prom, _ = lone_prometheus
+    registry = CollectorRegistry()
+    objects = Gauge("tugboat_objects", "objects", ["kind", "phase"], registry=registry)
+    objects.labels("TrainingRun", "Running").set(2)
+    server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        address = f"127.0.0.1:{server.server_port}"
+        prom.scrape_operator(address, "10.0.0.5:8080")
+        client = Prometheus(prom.url)
+        assert wait_value(client, 'tugboat_objects{job="tugboat-operator", kind="TrainingRun"}',
+                          lambda v: v == 2) == 2
+        up = f'up{{job="tugboat-operator", instance="{address}"}}'
+        assert wait_value(client, up, lambda v: v == 1) == 1
+        assert "10.0.0.5:8080" in discovered(prom.url)[1]
+        prom.scrape_operator()  # the operator gone: no target left
+        wait_for(lambda: address not in discovered(prom.url)[0], timeout=20, what="operator target dropped")
+    finally:
+        server.shutdown()
 
 
 # -- the data plane's Prometheus scraping real serving processes ---------------------------------

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.helpers import condition_is, conditions, events_for, get, wait_for
+from tugboat.api.base import API_VERSION
 from tugboat.api.kinds import KINDS
 from tugboat.dev.gateway.controller import gateway_manifest
 from tugboat.dev.tools import repo_root
@@ -58,6 +61,33 @@ def test_phase_change_recorded_as_event(kube, operator):
             continue
         events = wait_for(lambda n=name, s=ns: events_for(kube, n, s), what=f"events of {name}")
         assert any(e["source"]["component"] == "tugboat-operator" for e in events)
+
+
+def _scrape(op) -> dict[tuple[str, frozenset], float]:
+    with urllib.request.urlopen(f"http://{op.metrics_address}/metrics", timeout=5) as resp:
+        families = text_string_to_metric_families(resp.read().decode())
+    return {(s.name, frozenset(s.labels.items())): s.value for f in families for s in f.samples}
+
+
+def test_metrics_count_the_objects_per_phase_the_api_shows(kube, operator):
+    """What the API server says each example's phase is, the operator's /metrics counts."""
+    def settled():
+        want: dict[tuple[str, str], int] = {}
+        for kind in KINDS:  # the whole cluster's: other modules' objects are this operator's too
+            for obj in kube.list(API_VERSION, kind.kind):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    phase = (obj.get("status") or {}).get("phase") or "Unknown"
+                    want[(kind.kind, phase)] = want.get((kind.kind, phase), 0) + 1
+        got = {(dict(labels)["kind"], dict(labels)["phase"]): int(v)
+               for (metric, labels), v in _scrape(operator).items() if metric == "tugboat_objects" and v}
+        return got if got == want else None
+    wait_for(settled, what="tugboat_objects matching the phases")
+    samples = _scrape(operator)
+    run = next((name, ns) for kind, name, ns in OBJECTS if kind == "TrainingRun")
+    slo = frozenset({"namespace": run[1], "training_run": run[0]}.items())
+    assert samples[("tugboat_training_router_entropy_min", slo)] > 0
+    ok = frozenset({"kind": "TrainingRun", "result": "ok"}.items())
+    assert samples[("tugboat_reconcile_total", ok)] >= 1
 
 
 def test_spec_update_bumps_observed_generation(cluster, kube, operator):

@@ -7,6 +7,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tugboat.analysis.prometheus import Prometheus
 from tugboat.analysis.results import ErrorKind, QueryError
@@ -61,3 +62,14 @@ def test_an_error_page_that_is_not_the_api_is_an_http_error():
 def test_the_url_must_be_http(url):
     with pytest.raises(ValueError, match="http"):
         Prometheus(url)
+
+
+def test_every_query_and_every_failure_is_counted():
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    queries, refused = sample("tugboat_analysis_queries_total"), sample(
+        "tugboat_analysis_query_errors_total", kind="Unreachable")
+    Prometheus(f"http://127.0.0.1:{closed_port()}", timeout=2).query("up")
+    assert sample("tugboat_analysis_queries_total") == queries + 1
+    assert sample("tugboat_analysis_query_errors_total", kind="Unreachable") == refused + 1

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..metrics import ANALYSIS_ERRORS, ANALYSIS_QUERIES
 from .results import ErrorKind, QueryError, QueryResult, parse_query_response
 
 DEFAULT_TIMEOUT = 5.0
@@ -30,6 +31,13 @@ class Prometheus:
 
     def query(self, expr: str, at: float | None = None) -> QueryResult:
         """Evaluate `expr` at `at` (Unix seconds; Prometheus' now when None)."""
+        ANALYSIS_QUERIES.inc()
+        result = self._query(expr, at)
+        if isinstance(result, QueryError):
+            ANALYSIS_ERRORS.labels(result.kind.value).inc()
+        return result
+
+    def _query(self, expr: str, at: float | None) -> QueryResult:
         # Prometheus durations take whole units only ("4.000s" is refused): milliseconds.
         server_timeout_ms = int(max(self.timeout - 1.0, self.timeout / 2) * 1000)
         form = {"query": expr, "timeout": f"{server_timeout_ms}ms"}

@@ -15,6 +15,7 @@ from . import model_release as model_release_io
 from . import tenant as tenant_io
 from . import training_run as training_run_io
 from .engine import apply_outcome
+from .metrics_record import RECORDER
 from .settings import Settings
 
 _PLAN: dict[str, tuple[Callable, Callable[..., Outcome]]] = {
@@ -36,6 +37,7 @@ def reconcile(kube: Kube, kind: Kind, name: str, namespace: str | None,
     """Level-triggered: read the object fresh, decide, converge. Returns None if it is gone."""
     obj = kube.get_or_none(API_VERSION, kind.kind, name, namespace)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
+        RECORDER.forget(kind, name, namespace)
         return None
     observe, decide = _PLAN[kind.kind]
     now = now or datetime.now(UTC)
@@ -44,6 +46,7 @@ def reconcile(kube: Kube, kind: Kind, name: str, namespace: str | None,
         observed = _BEFORE_DECIDE[kind.kind](kube, obj, observed, now)
     outcome = decide(observed, now)
     apply_outcome(kube, kind, obj, outcome)
+    RECORDER.record(kind, obj, outcome)
     if outcome.actions:
         _ACT[kind.kind](outcome, settings)
     return outcome

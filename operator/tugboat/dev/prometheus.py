@@ -7,11 +7,14 @@ its state lives (a data directory of its own under the given work dir) and when 
 not in 127.0.0.0/8 is dropped before any scrape (kwok's 10.0.0.x pod IPs included), whatever the
 discovery says. `honor_labels`: the runtime's own release/track/tenant/agent_deployment labels
 are the truth; the discovered ones only fill in (and label `up`), with no `exported_` renames.
+The operator's own /metrics is a second job: the operator is no pod, so whoever starts it names
+its address (`scrape_operator`), through a file_sd file Prometheus watches.
 Must not bind anything but 127.0.0.1, and must not stop a process it did not start.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -27,6 +30,8 @@ SCRAPE_INTERVAL = "1s"
 SD_REFRESH = "1s"
 START_TIMEOUT = 60.0
 JOB = "tugboat-serving"
+OPERATOR_JOB = "tugboat-operator"  # the name the chart's alerts select (`up{job=~"tugboat-operator.*"}`)
+OPERATOR_TARGETS = "operator-targets.json"
 # Relabel regexes are anchored: the whole host:port must be a 127.x.y.z address (so neither
 # 10.0.0.5:8080 nor a host name such as 127.example.com:80 passes).
 LOOPBACK_TARGETS = r"127(\.[0-9]{1,3}){3}:[0-9]+"
@@ -39,8 +44,10 @@ def prometheus_binary() -> str:
     return found
 
 
-def build_config(sd_url: str) -> dict:
-    """prometheus.yml: one job scraping what `sd_url` lists, loopback targets only."""
+def build_config(sd_url: str, operator_targets: Path) -> dict:
+    """prometheus.yml: the serving job scraping what `sd_url` lists and the operator job scraping
+    what `operator_targets` lists, loopback targets only."""
+    keep_loopback = {"source_labels": ["__address__"], "regex": LOOPBACK_TARGETS, "action": "keep"}
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL,
                    "evaluation_interval": SCRAPE_INTERVAL},
@@ -48,9 +55,11 @@ def build_config(sd_url: str) -> dict:
             "job_name": JOB,
             "honor_labels": True,
             "http_sd_configs": [{"url": sd_url, "refresh_interval": SD_REFRESH}],
-            "relabel_configs": [
-                {"source_labels": ["__address__"], "regex": LOOPBACK_TARGETS, "action": "keep"},
-            ],
+            "relabel_configs": [keep_loopback],
+        }, {
+            "job_name": OPERATOR_JOB,
+            "file_sd_configs": [{"files": [str(operator_targets)], "refresh_interval": SD_REFRESH}],
+            "relabel_configs": [keep_loopback],
         }],
     }
 
@@ -72,7 +81,9 @@ class DevPrometheus:
     def start(self) -> DevPrometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(build_config(self.sd_url), sort_keys=False))
+        self.scrape_operator()
+        config.write_text(yaml.safe_dump(build_config(self.sd_url, self.workdir / OPERATOR_TARGETS),
+                                         sort_keys=False))
         port = self.port or hostproc.free_port()
         url = f"http://{hostproc.LOOPBACK}:{port}"
         log_path = self.workdir / "prometheus.log"
@@ -90,6 +101,13 @@ class DevPrometheus:
         self.url = url
         log.info("prometheus: up at %s (pid %d)", url, self._proc.pid)
         return self
+
+    def scrape_operator(self, *addresses: str) -> None:
+        """Scrape these operator /metrics addresses (host:port) from now on, instead of any before."""
+        targets = [{"targets": list(addresses)}] if addresses else []
+        staged = self.workdir / f".{OPERATOR_TARGETS}"
+        staged.write_text(json.dumps(targets))
+        staged.replace(self.workdir / OPERATOR_TARGETS)  # Prometheus never reads half a file
 
     def stop(self) -> None:
         if self._proc is not None:
