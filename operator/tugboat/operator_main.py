@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import kopf
 from prometheus_client import start_http_server
 
+from .kube.cached import CachedKube
 from .kube.client import Kube
 from .kube.errors import KubeError
 
 log = logging.getLogger("tugboat")
+SYNC_TIMEOUT = 60.0  # seconds for the first list of every cached kind before we give up
 
 
 def _reachable(kube: Kube) -> str | None:
@@ -27,13 +30,34 @@ def _reachable(kube: Kube) -> str | None:
         return f"{type(exc).__name__}: {reason}"
 
 
+def _warm(kube: CachedKube) -> bool:
+    """Informers for the Tugboat kinds, listed before any handler runs: reconciles then read memory,
+    and what changed while the operator was down is in the fresh list. A standby replica keeps them
+    warm too (kopf pauses its handlers, not the informers), ready to take over."""
+    from .api.base import API_VERSION
+    from .api.kinds import KINDS
+    from .controllers.indexes import INDEXES
+
+    for kind in KINDS:
+        kube.cache(API_VERSION, kind.kind, kind.plural, INDEXES[kind.kind])
+    started = time.monotonic()
+    missing = kube.wait_synced(SYNC_TIMEOUT)
+    if missing:
+        log.error("caches not synced after %.0f s for %s: are the CRDs installed, and may we list "
+                  "and watch them?", SYNC_TIMEOUT, ", ".join(missing))
+        kube.stop()
+        return False
+    log.info("caches synced in %.1f s", time.monotonic() - started)
+    return True
+
+
 def main(kubeconfig: str | None, priority: int, standalone: bool,
          metrics: tuple[str, int], health: tuple[str, int], peering_lifetime: int,
          settings) -> int:
     from .handlers import runtime
 
     try:
-        kube = Kube.connect(kubeconfig)
+        kube = CachedKube.connect(kubeconfig)
     except Exception as exc:  # noqa: BLE001 - bad or missing kubeconfig
         log.error("cannot load Kubernetes configuration: %s", exc)
         return 2
@@ -41,6 +65,8 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
     if problem is not None:
         log.error("cannot reach the Kubernetes API server at %s: %s",
                   kube.api.configuration.host, problem)
+        return 2
+    if not _warm(kube):
         return 2
     runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime, settings))
     from . import handlers  # noqa: F401  (registers the kopf handlers)

@@ -19,6 +19,7 @@ from ..reconcile import agent_deployment as agd
 from ..reconcile.outcome import Meta
 from .engine import current_status
 from .gather import tenant_of_namespace
+from .indexes import MODEL_LINE, lookup
 from .model_release import TRUST_CONFIGMAP, trusted_public_key
 from .rollout_gather import may_reach
 from .served_graphs import served_graphs
@@ -37,9 +38,8 @@ def releases_of_line(kube: Kube, line: str, target: tuple[str, str],
     """The line's releases that may serve the AgentDeployment `target` (namespace, name), with their
     rollout plans for it: those of its own namespace and of the platform's release namespaces. A
     release another tenant made in its namespace is never a candidate here, however new."""
-    return tuple(agd.summarize_release(r, target) for r in kube.list(API_VERSION, MODEL_RELEASE.kind)
-                 if (r.get("spec") or {}).get("modelLine") == line
-                 and may_reach(r["metadata"]["namespace"], target[0], s))
+    return tuple(agd.summarize_release(r, target) for r in lookup(kube, MODEL_RELEASE.kind, MODEL_LINE, line)
+                 if may_reach(r["metadata"]["namespace"], target[0], s))
 
 
 def _traffic(kube: Kube, obj: dict) -> dict:
@@ -87,8 +87,7 @@ def observe(kube: Kube, obj: dict, s: Settings) -> agd.Observed:
 def agent_deployments_of_line(kube: Kube, line: str) -> list[tuple[str, str]]:
     """(name, namespace) of every AgentDeployment serving `line` (a release of it changed)."""
     return [(o["metadata"]["name"], o["metadata"]["namespace"])
-            for o in kube.list(API_VERSION, AGENT_DEPLOYMENT.kind)
-            if (o.get("spec") or {}).get("modelLine") == line]
+            for o in lookup(kube, AGENT_DEPLOYMENT.kind, MODEL_LINE, line)]
 
 
 def agent_deployments_on_gateway(kube: Kube, namespace: str, name: str) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from ..kube.client import Kube
 from ..reconcile.outcome import parse_spec
 from ..reconcile.tenancy import TenantView
 from ..reconcile.tenant import claim_key
+from .indexes import NAMESPACES, lookup
 
 
 def tenants(kube: Kube) -> list[dict]:
@@ -29,6 +30,6 @@ def tenant_named(kube: Kube, name: str | None) -> TenantView | None:
 def tenant_of_namespace(kube: Kube, namespace: str) -> TenantView | None:
     """The Tenant holding `namespace` when several list it (the others' claims are refused by
     the Tenant reconcile): the one that set it up, else the oldest (tenant.claim_key)."""
-    owners = [t for t in tenants(kube) if namespace in (t.get("spec") or {}).get("namespaces", [])]
+    owners = lookup(kube, TENANT.kind, NAMESPACES, namespace)
     owners.sort(key=lambda t: claim_key(t, namespace))
     return next((v for v in map(tenant_view, owners) if v is not None), None)

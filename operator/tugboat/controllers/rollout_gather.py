@@ -23,7 +23,6 @@ from string import Template
 from ..analysis import queries
 from ..analysis.prometheus import Prometheus
 from ..analysis.results import ErrorKind, NotANumber, QueryError, QueryResult, Value
-from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE
 from ..api.model_release import AnalysisCheck, AnalysisMetric, ModelReleaseSpec, RolloutStatus, ServedBy
 from ..kube.client import Kube
@@ -37,6 +36,7 @@ from ..rollout.intents import read_intent
 from ..rollout.schedule import FINISHED, due_checks, settling
 from ..rollout.targets import Candidate, select_targets
 from .gather import tenant_of_namespace
+from .indexes import MODEL_LINE, lookup
 from .settings import Settings
 
 QUERY_TIMEOUT = 3.0  # seconds per query; one pass never waits on an unreachable server twice
@@ -52,13 +52,10 @@ def candidates(kube: Kube, meta: Meta, spec: ModelReleaseSpec, s: Settings,
     """AgentDeployments of the line this release may reach, why each other one is refused, and
     which of them serve this release today with which graph."""
     line = spec.model_line
-    releases = {r["metadata"]["name"] for r in kube.list(API_VERSION, MODEL_RELEASE.kind)
-                if (r.get("spec") or {}).get("modelLine") == line}
+    releases = {r["metadata"]["name"] for r in lookup(kube, MODEL_RELEASE.kind, MODEL_LINE, line)}
     out, refused, serving = [], [], []
-    for agd in kube.list(API_VERSION, AGENT_DEPLOYMENT.kind):
+    for agd in lookup(kube, AGENT_DEPLOYMENT.kind, MODEL_LINE, line):
         m, agd_spec = agd["metadata"], agd.get("spec") or {}
-        if agd_spec.get("modelLine") != line:
-            continue
         where = f"{m['namespace']}/{m['name']}"
         if not may_reach(meta.namespace, m["namespace"], s):
             refused.append(f"{where} refused: only releases in {', '.join(s.release_namespaces)} "

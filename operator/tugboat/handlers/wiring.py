@@ -21,9 +21,11 @@ from ..controllers.agent_deployment import (
 )
 from ..controllers.engine import report_failure
 from ..controllers.gather import tenant_of_namespace
+from ..controllers.indexes import MODEL_LINE, TRAINING_SOURCE, lookup
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
 from ..controllers.tenant import delete_namespaces
+from ..kube.cached import CachedKube
 from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
 from ..metrics import DURATION, ERRORS, RECONCILES
@@ -134,8 +136,18 @@ def _say_failure(kind: Kind, name: str, namespace: str | None, exc: Exception) -
         log.warning("could not report the failure on %s %s/%s: %s", kind.kind, namespace, name, err)
 
 
+def _remember(body, type: str | None) -> None:
+    """kopf's body may be newer than our informer's watch: the cache keeps the newer, so the
+    reconcile this event starts reads at least what kopf saw (kopf runs an event's handlers in
+    order of registration: this one first, the fan-outs below after it)."""
+    kube = runtime.kube()
+    if isinstance(kube, CachedKube):
+        kube.remember(dict(body), deleted=type == "DELETED")
+
+
 def _on_own_event(kind: Kind):
-    def handler(type: str | None, name: str, namespace: str | None, **_) -> None:
+    def handler(type: str | None, name: str, namespace: str | None, body, **_) -> None:
+        _remember(body, type)
         if type != "DELETED":
             run_reconcile(kind, name, namespace)
     handler.__name__ = f"on_{kind.plural}"
@@ -212,9 +224,8 @@ def on_training_run_for_releases(type: str | None, name: str, namespace: str, st
     goes or ends. Its live-metric writes (every poll while training) change nothing they wait on."""
     if type not in (None, "ADDED", "DELETED") and not _training_ended(status):
         return
-    for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind, namespace):
-        if (obj.get("spec") or {}).get("source", {}).get("trainingRun") == name:
-            run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], namespace)
+    for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, TRAINING_SOURCE, f"{namespace}/{name}"):
+        run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], namespace)
 
 
 # --- Tenants and AgentDeployments: children, releases and the trusted key re-trigger owners ---
@@ -264,9 +275,8 @@ def on_agent_deployment_for_rollouts(spec, **_) -> None:
     """A deployment of the line came, went, changed or moved its stable release: releases that
     are rolling out (or found nothing to roll out to) re-gather their targets."""
     line = spec.get("modelLine", "")
-    for obj in runtime.kube().list(API_VERSION, MODEL_RELEASE.kind):
-        if ((obj.get("spec") or {}).get("modelLine") == line
-                and (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS):
+    for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, MODEL_LINE, line):
+        if (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS:
             run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 

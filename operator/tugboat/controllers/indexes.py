@@ -1,0 +1,44 @@
+"""Index functions for the cluster-wide lookups (which objects care about this one), and the one
+lookup that uses them: from the informers' indexes when the operator caches the kind, else by
+listing and filtering with the same function (the CLI, tests that drive reconciles by hand)."""
+
+from __future__ import annotations
+
+from ..api.base import API_VERSION
+from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE, TENANT, TRAINING_RUN
+from ..kube.cached import CachedKube
+from ..kube.client import Kube
+
+MODEL_LINE, TRAINING_SOURCE, NAMESPACES = "modelLine", "trainingRun", "namespaces"
+
+
+def by_model_line(obj: dict) -> list[str]:
+    line = (obj.get("spec") or {}).get("modelLine")
+    return [line] if isinstance(line, str) and line else []
+
+
+def by_training_source(obj: dict) -> list[str]:
+    """A release built from a TrainingRun, filed under "namespace/name" of that run."""
+    run = ((obj.get("spec") or {}).get("source") or {}).get("trainingRun")
+    return [f"{obj['metadata'].get('namespace')}/{run}"] if isinstance(run, str) and run else []
+
+
+def by_listed_namespace(obj: dict) -> list[str]:
+    listed = (obj.get("spec") or {}).get("namespaces") or []
+    return [ns for ns in listed if isinstance(ns, str)]
+
+
+INDEXES = {
+    AGENT_DEPLOYMENT.kind: {MODEL_LINE: by_model_line},
+    MODEL_RELEASE.kind: {MODEL_LINE: by_model_line, TRAINING_SOURCE: by_training_source},
+    TENANT.kind: {NAMESPACES: by_listed_namespace},
+    TRAINING_RUN.kind: {},
+}
+
+
+def lookup(kube: Kube, kind: str, index: str, value: str) -> list[dict]:
+    """Every object of `kind` (a Tugboat kind) that the index `index` files under `value`."""
+    if isinstance(kube, CachedKube) and kube.caches(API_VERSION, kind):
+        return kube.by_index(API_VERSION, kind, index, value)
+    fn = INDEXES[kind][index]
+    return [o for o in kube.list(API_VERSION, kind) if value in fn(o)]

@@ -1,0 +1,100 @@
+"""`CachedKube`: the `Kube` interface with reads of the cached kinds answered from informers.
+
+Everything else (other kinds, label selectors, writes) goes to the API server. Read-your-writes:
+the answer to our own apply or status patch goes into the store at once (the newer version wins),
+so the next reconcile does not act on what it just replaced. Answers are copies: callers may
+change them without touching the store.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+from kubernetes import client
+
+from .cache import Informer
+from .client import Kube
+from .errors import NotFound
+from .store import IndexFn
+
+log = logging.getLogger("tugboat.cache")
+
+
+class CachedKube(Kube):
+    def __init__(self, api_client: client.ApiClient):
+        super().__init__(api_client)
+        self._informers: dict[tuple[str, str], Informer] = {}
+
+    def cache(self, api_version: str, kind: str, plural: str,
+              indexes: dict[str, IndexFn] | None = None) -> Informer:
+        informer = Informer(self.api, api_version, kind, plural, indexes)
+        self._informers[(api_version, kind)] = informer
+        return informer.start()
+
+    def wait_synced(self, timeout: float) -> list[str]:
+        """Wait (at most `timeout` s in all) for every informer's first list; the kinds not synced."""
+        deadline = time.monotonic() + timeout
+        for informer in self._informers.values():
+            informer.wait_synced(max(0.0, deadline - time.monotonic()))
+        return [i.kind for i in self._informers.values() if not i.has_synced()]
+
+    def stop(self) -> None:
+        for informer in self._informers.values():
+            informer.stop()
+
+    def _store(self, api_version: str, kind: str):
+        informer = self._informers.get((api_version, kind))
+        return informer.store if informer is not None and informer.has_synced() else None
+
+    def caches(self, api_version: str, kind: str) -> bool:
+        return self._store(api_version, kind) is not None
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
+        store = self._store(api_version, kind)
+        if store is None:
+            return super().get(api_version, kind, name, namespace)
+        obj = store.get(namespace, name)
+        if obj is None:
+            raise NotFound(f'{kind} "{name}" not found')
+        return copy.deepcopy(obj)
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> list[dict]:
+        store = self._store(api_version, kind)
+        if store is None or label_selector is not None:
+            return super().list(api_version, kind, namespace, label_selector)
+        return copy.deepcopy(store.list(namespace))
+
+    def by_index(self, api_version: str, kind: str, index: str, value: str) -> list[dict]:
+        """The cached objects filed under `value` by the index function named `index`."""
+        return copy.deepcopy(self._informers[(api_version, kind)].store.by_index(index, value))
+
+    def remember(self, obj: dict, deleted: bool = False) -> None:
+        """An object as someone else saw it (kopf's event body), newer than our watch may be yet."""
+        store = self._store(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if store is not None:
+            (store.delete if deleted else store.upsert)(copy.deepcopy(obj))
+
+    def apply(self, manifest: dict, force: bool = True) -> dict:
+        out = super().apply(manifest, force)
+        self.remember(out)
+        return out
+
+    def create(self, manifest: dict) -> dict:
+        out = super().create(manifest)
+        self.remember(out)
+        return out
+
+    def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
+                     status: dict, resource_version: str | None = None) -> dict:
+        out = super().patch_status(api_version, kind, name, namespace, status, resource_version)
+        self.remember(out)
+        return out
+
+    def patch(self, api_version: str, kind: str, name: str, namespace: str | None,
+              body: dict) -> dict:
+        out = super().patch(api_version, kind, name, namespace, body)
+        self.remember(out)
+        return out
