@@ -16,7 +16,7 @@ from kubernetes import client
 
 from .cache import Informer
 from .client import Kube
-from .errors import NotFound
+from .errors import Conflict, NotFound
 from .store import IndexFn
 
 log = logging.getLogger("tugboat.cache")
@@ -89,7 +89,16 @@ class CachedKube(Kube):
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict, resource_version: str | None = None) -> dict:
-        out = super().patch_status(api_version, kind, name, namespace, status, resource_version)
+        try:
+            out = super().patch_status(api_version, kind, name, namespace, status, resource_version)
+        except Conflict:
+            # Our copy is older than the server's: take the server's now, so the retry decides
+            # from it instead of waiting for the watch.
+            try:
+                self.remember(super().get(api_version, kind, name, namespace))
+            except NotFound:
+                pass  # gone: the watch's deletion will follow
+            raise
         self.remember(out)
         return out
 
