@@ -44,9 +44,9 @@ def tenant(cluster):
 def verified_release(cluster, name: str) -> None:
     """A release (in the deployments' own namespace) whose status says it was verified; Exported
     and Signed too, so the running release controller takes it as finished work and keeps it."""
-    apply(cluster, {"apiVersion": API_VERSION, "kind": "ModelRelease", "metadata": {"name": name, "namespace": NS},
+    apply(cluster, {"apiVersion": API_VERSION, "kind": "ModelRelease",
+                    "metadata": {"name": name, "namespace": NS},
                     "spec": {"modelLine": LINE, "source": {"trainingRun": f"{name}-run"}}})
-
     def cond(type_: str) -> dict:
         return {"type": type_, "status": "True", "reason": type_, "message": "test",
                 "lastTransitionTime": "2026-01-01T00:00:00Z"}

@@ -81,7 +81,9 @@ class Informer:
         self._watch = watch.Watch()
         for event in self._watch.stream(
                 self._custom.list_cluster_custom_object, self.group, self.version, self.plural,
-                resource_version=version, allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS):
+                resource_version=version, allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS,
+                # a connection dropped without a word would otherwise leave us waiting forever
+                _request_timeout=WATCH_SECONDS + 30):
             obj = event["object"]
             version = obj["metadata"].get("resourceVersion") or version
             apply_event(self.store, event["type"], obj)
