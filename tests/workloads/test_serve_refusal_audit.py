@@ -81,7 +81,7 @@ def test_probes_leave_no_line_and_generate_exactly_one(server):
         assert http_get(server.url + path)[0] == 200
     assert new_lines(server, before) == []
     code, _, _ = http_post_raw(server.url, "/v1/generate", b"{}", {"X-Request-Id": "gen-once"})
-    assert code == 401   # no key: refused by the generate flow, which audits it itself
+    assert code == 415   # no Content-Type: refused by the generate flow, which audits it itself
     assert [line["requestId"] for line in new_lines(server, before)] == ["gen-once"]
 
 
