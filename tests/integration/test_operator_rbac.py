@@ -162,9 +162,10 @@ def test_the_rolebinding_guard_refuses_any_other_binding(cluster, chart_rbac, ca
     assert out.returncode != 0 and "operator-rolebindings.tugboat.dev" in out.stderr, out.stderr
     assert says in out.stderr, out.stderr
     # The same binding the guard lets through when it is the tenant one in a tenant namespace.
-    ok = as_operator(cluster, "apply", "-f", "-", input=binding("tugboat-tenant", "rbac-guard-probe",
-                                                                 "tugboat-tenant"))
+    ok = as_operator(cluster, "create", "-f", "-", input=binding("tugboat-tenant", "rbac-guard-probe",
+                                                                  "tugboat-tenant"))
     assert ok.returncode == 0, ok.stderr
+    assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", "rbac-guard-probe").returncode == 0
 
 
 def test_it_cannot_write_a_role_granting_secrets(cluster, chart_rbac):
