@@ -109,13 +109,16 @@ def test_the_operator_may_not_do_more(cluster, chart_rbac, verb, resource, names
     assert can_i(cluster, verb, resource, namespace) == "no"
 
 
+GROUP = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mallory"}
+
+
 def binding(name: str, namespace: str, cluster_role: str, role_kind: str = "ClusterRole",
             subject: dict | None = None) -> str:
     return yaml.safe_dump({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": namespace},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": cluster_role},
-        "subjects": [subject or {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mallory"}]})
+        "subjects": [subject or GROUP]})
 
 
 def tenant_namespace(cluster, name: str) -> str:
@@ -141,7 +144,8 @@ ROBOT = {"kind": "ServiceAccount", "name": "default", "namespace": "rbac-guard-p
 
 
 @pytest.mark.parametrize(("case", "namespace", "role_kind", "role", "subject", "says"), [
-    ("cluster-admin", "rbac-guard-probe", "ClusterRole", "cluster-admin", None, "only ClusterRole tugboat-tenant"),
+    ("cluster-admin", "rbac-guard-probe", "ClusterRole", "cluster-admin", None,
+     "only ClusterRole tugboat-tenant"),
     ("a-role", "rbac-guard-probe", "Role", "tugboat-tenant", None, "not Role tugboat-tenant"),
     ("user-subject", "rbac-guard-probe", "ClusterRole", "tugboat-tenant", USER, "Groups only"),
     ("sa-subject", "rbac-guard-probe", "ClusterRole", "tugboat-tenant", ROBOT, "Groups only"),
@@ -162,10 +166,11 @@ def test_the_rolebinding_guard_refuses_any_other_binding(cluster, chart_rbac, ca
     assert out.returncode != 0 and "operator-rolebindings.tugboat.dev" in out.stderr, out.stderr
     assert says in out.stderr, out.stderr
     # The same binding the guard lets through when it is the tenant one in a tenant namespace.
-    ok = as_operator(cluster, "create", "-f", "-", input=binding("tugboat-tenant", "rbac-guard-probe",
-                                                                  "tugboat-tenant"))
+    allowed = binding("tugboat-tenant", "rbac-guard-probe", "tugboat-tenant")
+    ok = as_operator(cluster, "create", "-f", "-", input=allowed)
     assert ok.returncode == 0, ok.stderr
-    assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", "rbac-guard-probe").returncode == 0
+    gone = as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", "rbac-guard-probe")
+    assert gone.returncode == 0, gone.stderr
 
 
 def test_it_cannot_write_a_role_granting_secrets(cluster, chart_rbac):
