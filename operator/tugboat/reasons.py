@@ -61,6 +61,7 @@ class Reason(StrEnum):
     NAMESPACE_KEPT = "NamespaceKept"
     GPU_LIMIT_EXCEEDED = "GpuLimitExceeded"
     INVALID_DENY_PATTERN = "InvalidDenyPattern"
+    INVALID_SUCCESS_SCHEMA = "InvalidSuccessSchema"
     NO_VERIFIED_RELEASE = "NoVerifiedRelease"
     ARTIFACT_NOT_SERVABLE = "ArtifactNotServable"
     GRAPH_NOT_PUBLISHED = "GraphNotPublished"

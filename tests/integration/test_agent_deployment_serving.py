@@ -179,6 +179,17 @@ def test_a_deny_pattern_re2_cannot_compile_is_invalid_and_serves_nothing(cl, k, 
     assert k.get_or_none("v1", "ConfigMap", guardrails_name("lookahead"), NS) is None
 
 
+def test_a_success_schema_the_runtime_would_refuse_is_invalid_and_serves_nothing(cl, k, tenant):
+    detector = {"kind": "JsonSchema", "schema": json.dumps({"properties": {"n": {"minLength": -1}}})}
+    apply(cl, agent("badschema", guardrails={"successDetector": detector}))
+    pass_once(k, "badschema")
+    valid = next(c for c in status_of(k, "badschema")["conditions"] if c["type"] == "Valid")
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidSuccessSchema")
+    assert "keyword properties/n/minLength" in valid["message"]
+    assert k.get_or_none("apps/v1", "Deployment", serving_name("badschema"), NS) is None
+    assert k.get_or_none("v1", "ConfigMap", guardrails_name("badschema"), NS) is None
+
+
 def test_issued_api_keys_are_what_the_runtime_reads_from_the_secret(cl, k, tenant):
     first = issue_api_key(k, NS, NS, "ci", "Elevated")
     second = issue_api_key(k, NS, NS, "dashboard")

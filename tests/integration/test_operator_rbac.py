@@ -83,9 +83,10 @@ def chart_rbac(cluster):
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-",
                     input=_helm_rbac())
     # The guard is enforced once the policy's type check has run (its status says so).
-    wait_for(lambda: cluster.kubectl("get", "validatingadmissionpolicy", "operator-namespaces.tugboat.dev",
-                                     "-o", "jsonpath={.status.observedGeneration}").stdout,
-             what="namespace guard compiled")
+    for policy in ("operator-namespaces.tugboat.dev", "operator-rolebindings.tugboat.dev"):
+        wait_for(lambda p=policy: cluster.kubectl("get", "validatingadmissionpolicy", p,
+                                                  "-o", "jsonpath={.status.observedGeneration}").stdout,
+                 what=f"{policy} compiled")
     return SA
 
 
@@ -108,17 +109,27 @@ def test_the_operator_may_not_do_more(cluster, chart_rbac, verb, resource, names
     assert can_i(cluster, verb, resource, namespace) == "no"
 
 
-def binding(name: str, namespace: str, cluster_role: str) -> str:
+GROUP = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mallory"}
+
+
+def binding(name: str, namespace: str, cluster_role: str, role_kind: str = "ClusterRole",
+            subject: dict | None = None) -> str:
     return yaml.safe_dump({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "mallory"}]})
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": cluster_role},
+        "subjects": [subject or GROUP]})
+
+
+def tenant_namespace(cluster, name: str) -> str:
+    cluster.kubectl("create", "namespace", name, check=False)
+    cluster.kubectl("label", "namespace", name, "tugboat.dev/tenant=probe", "--overwrite")
+    return name
 
 
 def test_it_cannot_bind_cluster_admin_but_binds_the_tenant_role(cluster, chart_rbac):
-    probe = "rbac-bind-probe"  # its own namespace: a Tenant of another module may hold team-b's binding
-    cluster.kubectl("create", "namespace", probe, check=False)
+    # Its own tenant namespace: a Tenant of another module may hold team-b's binding.
+    probe = tenant_namespace(cluster, "rbac-bind-probe")
     out = as_operator(cluster, "create", "-f", "-", input=binding("mallory", probe, "cluster-admin"))
     assert out.returncode != 0 and "forbidden" in out.stderr.lower(), out.stderr
     assert "attempting to grant RBAC permissions not currently held" in out.stderr, out.stderr
@@ -126,6 +137,40 @@ def test_it_cannot_bind_cluster_admin_but_binds_the_tenant_role(cluster, chart_r
     ok = as_operator(cluster, "create", "-f", "-", input=tenant_role)
     assert ok.returncode == 0, ok.stderr
     assert as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", probe).returncode == 0
+
+
+USER = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}
+ROBOT = {"kind": "ServiceAccount", "name": "default", "namespace": "rbac-guard-probe"}
+
+
+@pytest.mark.parametrize(("case", "namespace", "role_kind", "role", "subject", "says"), [
+    ("cluster-admin", "rbac-guard-probe", "ClusterRole", "cluster-admin", None,
+     "only ClusterRole tugboat-tenant"),
+    ("a-role", "rbac-guard-probe", "Role", "tugboat-tenant", None, "not Role tugboat-tenant"),
+    ("user-subject", "rbac-guard-probe", "ClusterRole", "tugboat-tenant", USER, "Groups only"),
+    ("sa-subject", "rbac-guard-probe", "ClusterRole", "tugboat-tenant", ROBOT, "Groups only"),
+    ("kube-system", "kube-system", "ClusterRole", "tugboat-tenant", None, "reserved namespace kube-system"),
+    ("default", "default", "ClusterRole", "tugboat-tenant", None, "reserved namespace default"),
+    ("own-namespace", NS, "ClusterRole", "tugboat-tenant", None, f"reserved namespace {NS}"),
+    ("unlabelled", "rbac-guard-plain", "ClusterRole", "tugboat-tenant", None, "rbac-guard-plain is not one"),
+])
+def test_the_rolebinding_guard_refuses_any_other_binding(cluster, chart_rbac, case, namespace, role_kind,
+                                                         role, subject, says):
+    tenant_namespace(cluster, "rbac-guard-probe")
+    cluster.kubectl("create", "namespace", "rbac-guard-plain", check=False)
+    doc = binding(f"probe-{case}", namespace, role, role_kind, subject)
+    assert as_operator(cluster, "create", "-f", "-", input=doc).returncode != 0
+    # Even were RBAC to allow it (system:masters skips RBAC's escalation check), the guard,
+    # which looks at the operator's user name, refuses it.
+    out = as_operator(cluster, "--as-group=system:masters", "create", "-f", "-", input=doc)
+    assert out.returncode != 0 and "operator-rolebindings.tugboat.dev" in out.stderr, out.stderr
+    assert says in out.stderr, out.stderr
+    # The same binding the guard lets through when it is the tenant one in a tenant namespace.
+    allowed = binding("tugboat-tenant", "rbac-guard-probe", "tugboat-tenant")
+    ok = as_operator(cluster, "create", "-f", "-", input=allowed)
+    assert ok.returncode == 0, ok.stderr
+    gone = as_operator(cluster, "delete", "rolebinding", "tugboat-tenant", "-n", "rbac-guard-probe")
+    assert gone.returncode == 0, gone.stderr
 
 
 def test_it_cannot_write_a_role_granting_secrets(cluster, chart_rbac):

@@ -231,6 +231,14 @@ def test_unparsable_detector_schema_is_invalid(now):
     assert "successDetector.schema" in out.status.message
 
 
+def test_a_schema_its_dialect_rejects_is_invalid_at_apply_time(now):
+    spec = SPEC | {"guardrails": {"successDetector": {"kind": "JsonSchema",
+                                                      "schema": '{"required": "answer"}'}}}
+    out = decide(observed(spec=spec), now)
+    assert conds(out.status)["Valid"] == ("False", "InvalidSuccessSchema")
+    assert "keyword required" in out.status.message and not out.children
+
+
 @pytest.mark.parametrize("pattern, error", [
     ("(?=secret)", "invalid perl operator: (?="),   # lookahead: Python re has it, RE2 does not
     (r"(a)\1", r"invalid escape sequence: \1"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tugboat_workloads.serve.deny_pattern import DenyPatternError, compile_deny_pattern
+from tugboat_workloads.serve.success_detector import schema_problem
 
 from ..api.agent_deployment import (
     AgentDeploymentSpec,
@@ -204,6 +205,12 @@ def _schema_parses(spec: AgentDeploymentSpec):
         return Reason.INVALID_SPEC, f"spec.guardrails.successDetector.schema: not valid JSON: {exc}"
     if not isinstance(parsed, dict):
         return Reason.INVALID_SPEC, "spec.guardrails.successDetector.schema: must be a JSON object"
+    # The serving runtime refuses to start on a schema its dialect rejects: refuse it here, with
+    # the runtime's own check, before every pod crash-loops on it.
+    problem = schema_problem(parsed)
+    if problem is not None:
+        return (Reason.INVALID_SUCCESS_SCHEMA,
+                f"spec.guardrails.successDetector.schema: invalid JSON Schema: {problem}")
     return None
 
 

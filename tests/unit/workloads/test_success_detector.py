@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tugboat_workloads.serve.guardrail_config import GuardrailConfigError, parse_guardrail_config
-from tugboat_workloads.serve.success_detector import build_scorer
+from tugboat_workloads.serve.success_detector import build_scorer, schema_problem
 
 
 def scorer(detector, vocab=64):
@@ -81,3 +81,18 @@ def test_partial_reference_is_a_fraction_and_one_only_for_equal_texts(ref, got):
 def test_invalid_detector_settings_name_the_field():
     with pytest.raises(GuardrailConfigError, match="successDetector.schema"):
         scorer({"kind": "JsonSchema", "schema": {"type": "no-such-type"}})
+
+
+@pytest.mark.parametrize("schema, problem", [
+    ({"type": "strng"}, "keyword type: 'strng' is not valid"),
+    ({"properties": {"n": {"minLength": -1}}}, "keyword properties/n/minLength: -1 is less than"),
+    ({"required": "n"}, "keyword required: 'n' is not of type 'array'"),
+])
+def test_schema_problem_names_the_bad_keyword(schema, problem):
+    assert schema_problem(schema).startswith(problem)
+    with pytest.raises(GuardrailConfigError, match=problem.split(":")[0]):
+        scorer({"kind": "JsonSchema", "schema": schema})
+
+
+def test_a_valid_schema_has_no_problem():
+    assert schema_problem({"type": "object", "required": ["answer"]}) is None

@@ -1,7 +1,8 @@
 """The aiohttp application: routes only, translating HTTP to the runtime and back.
 
 GET /healthz (process up), GET /readyz (200 once a verified model is loaded), GET /metrics
-(Prometheus text) and POST /v1/generate. Must not hold request logic: generate_flow does.
+(Prometheus text) and POST /v1/generate. Must not hold request logic: generate_flow does;
+refusal_audit audits what no route answers.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from aiohttp import web
 from .generate_flow import handle_generate
 from .generate_request import MAX_BODY_BYTES
 from .metrics import CONTENT_TYPE
+from .refusal_audit import mark_handled
 from .runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[mark_handled])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -24,6 +24,7 @@ from .caller_keys import ApiKeys, ApiKeysError, load_api_keys
 from .fault_injection import describe_faults
 from .guardrail_config import GuardrailConfig, GuardrailConfigError, load_guardrail_config
 from .http_app import build_app
+from .refusal_audit import refusal_logger
 from .runtime import Runtime, build_runtime
 from .settings import ServeSettings, SettingsError, env_var, resolve_settings
 from .success_detector import build_scorer
@@ -76,7 +77,9 @@ async def serve(settings: ServeSettings, config: GuardrailConfig, audit_key: Aud
     except OSError as err:  # the audit log's directory is missing or read-only
         log.error("cannot open audit log %s: %s", settings.audit_log, err.strerror or err)
         return 2
-    runner = web.AppRunner(build_app(rt), access_log=None)
+    # No access log of aiohttp's own: its access-logger hook writes the audit line of every request
+    # no handler of ours answered (it needs some logger object to be called at all).
+    runner = web.AppRunner(build_app(rt), access_log_class=refusal_logger(rt), access_log=log)
     await runner.setup()
     try:
         if not await _listen(runner, settings):

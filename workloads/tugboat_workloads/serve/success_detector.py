@@ -4,7 +4,8 @@ Pluggable scorers chosen by `successDetector.kind`: Task (the arithmetic-progres
 Regex (1 if the pattern is found), JsonSchema (1 if the completion is JSON valid against the
 schema) and Reference (exact or position-wise partial match with a reference text). Pure and
 torch-free; building a scorer validates its settings and raises `GuardrailConfigError` naming
-the field. Must not see metrics, HTTP or the model.
+the field. `schema_problem` is the one schema check, shared with the operator so that a schema
+the runtime would refuse is refused at apply time. Must not see metrics, HTTP or the model.
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ class ReferenceScorer:
         return sum(1 for a, b in zip(want, got, strict=False) if a == b) / longest
 
 
+def schema_problem(schema: dict) -> str | None:
+    """Why `schema` is not a JSON Schema its own dialect (`$schema`, else the latest) accepts,
+    naming the offending keyword by its path; None when it is one."""
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as err:
+        where = "/".join(str(part) for part in err.path) or "(root)"
+        return f"keyword {where}: {err.message}"
+    return None
+
+
 def build_scorer(config: DetectorConfig, vocab_size: int) -> Scorer:
     """Turn a parsed `successDetector` section into a scorer, validating its pattern/schema."""
     if config.kind == "Task":
@@ -95,13 +107,10 @@ def build_scorer(config: DetectorConfig, vocab_size: int) -> Scorer:
             raise GuardrailConfigError("successDetector.pattern",
                                        f"invalid regular expression: {err}") from err
     if config.kind == "JsonSchema":
-        validator_class = jsonschema.validators.validator_for(config.schema)
-        try:
-            validator_class.check_schema(config.schema)
-        except jsonschema.SchemaError as err:
-            raise GuardrailConfigError("successDetector.schema",
-                                       f"invalid JSON Schema: {err.message}") from err
-        return JsonSchemaScorer(validator_class(config.schema))
+        problem = schema_problem(config.schema)
+        if problem is not None:
+            raise GuardrailConfigError("successDetector.schema", f"invalid JSON Schema: {problem}")
+        return JsonSchemaScorer(jsonschema.validators.validator_for(config.schema)(config.schema))
     if config.kind == "Reference":
         return ReferenceScorer(config.reference or "", config.match)
     raise GuardrailConfigError("successDetector.kind", f"unknown kind {config.kind!r}")
