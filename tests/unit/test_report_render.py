@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from tests import report_data
 from tugboat.report.gather import decision_of
@@ -84,8 +85,14 @@ def test_html_references_nothing_on_the_network():
 def test_decision_from_status():
     status = report_data.release_status()
     assert decision_of(status).kind == "RolledBack"
+    # Ready has been True since the release was verified; the promotion is when Progressing ended.
     promoted = {"rollout": {"phase": "Promoted"},
                 "conditions": [{"type": "Ready", "status": "True",
-                                "lastTransitionTime": "2026-09-21T00:00:00Z"}]}
-    assert decision_of(promoted).kind == "Promoted"
+                                "lastTransitionTime": "2026-09-21T00:00:00Z"},
+                               {"type": "Progressing", "status": "False", "reason": "RolloutPromoted",
+                                "message": "every step passed on 2 targets",
+                                "lastTransitionTime": "2026-09-21T00:10:00Z"}]}
+    decision = decision_of(promoted)
+    assert decision.kind == "Promoted" and decision.message == "every step passed on 2 targets"
+    assert decision.time == datetime(2026, 9, 21, 0, 10, tzinfo=timezone.utc).timestamp()
     assert decision_of({"rollout": {"phase": "Progressing"}}) is None
