@@ -66,9 +66,9 @@ def test_report_through_kubectl(cluster, kube, operator, tmp_path):
                "metadata": {"name": "moe-report", "namespace": NS},
                "spec": {"modelLine": "moe", "source": {"trainingRun": "moe-rep"}}}
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([run, release]))
-    wait_for(lambda: (kube.get(API_VERSION, "ModelRelease", "moe-report", NS).get("status") or {}).get("phase"),
-             what="ModelRelease judged")
-    phase = kube.get(API_VERSION, "ModelRelease", "moe-report", NS)["status"]["phase"]
+    def phase():
+        return (kube.get(API_VERSION, "ModelRelease", "moe-report", NS).get("status") or {}).get("phase")
+    wait_for(phase, what="ModelRelease judged")
 
     page = tmp_path / "release.html"
     env = {"TUGBOAT_PROMETHEUS_URL": "", "TUGBOAT_MLFLOW_URI": ""}
@@ -77,7 +77,7 @@ def test_report_through_kubectl(cluster, kube, operator, tmp_path):
     assert f"wrote {page}" in out.stdout
     html = page.read_text()
     assert f"<title>Tugboat report: ModelRelease {NS}/moe-report</title>" in html
-    assert f"<tr><th>Phase</th><td>{phase}</td></tr>" in html
+    assert f"<tr><th>Phase</th><td>{phase()}</td></tr>" in html
     assert "No weights over time: no Prometheus URL given" in html
     assert f"TrainingRun {NS}/moe-rep" in html and "no MLflow tracking URI given" in html
 
