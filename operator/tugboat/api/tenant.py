@@ -16,8 +16,8 @@ Registry = Annotated[str, Field(min_length=1, max_length=253,
 class TenantQuota(WireModel):
     """The tenant's total resources, split evenly over its namespaces' ResourceQuotas."""
 
-    cpu: str = Field(default="8", pattern=QUANTITY, description="CPU, Kubernetes quantity: the hard limit of both "
-                     "requests.cpu and limits.cpu; default 8")
+    cpu: str = Field(default="8", pattern=QUANTITY, description="CPU, Kubernetes quantity: "
+                     "the hard limit of both requests.cpu and limits.cpu; default 8")
     memory: str = Field(default="32Gi", pattern=QUANTITY, description="Memory, Kubernetes quantity: the "
                         "hard limit of both requests.memory and limits.memory; default 32Gi")
     gpus: int = Field(default=0, ge=0, le=100_000, description="GPU requests; default 0")
