@@ -5,6 +5,8 @@
                                            for a ModelRelease also its rollout, per target
   kubectl tugboat promote [--full] | abort | retry | pause | resume mr NAME [-n NS]
                                            ask the operator to act on a release's rollout
+  kubectl tugboat report KIND/NAME -o FILE [-n NS]
+                                           the HTML report of a TrainingRun or ModelRelease
 
 The only write is the rollout intent annotation (rollout/intents.py) on a ModelRelease: never a
 spec field (GitOps sees no drift) and never a status (the operator's alone).
@@ -13,6 +15,7 @@ spec field (GitOps sees no drift) and never a status (the operator's alone).
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import typer
 
@@ -171,6 +174,21 @@ def pause(kind: str = _KIND, name: str = _NAME, namespace: str = _NS, kubeconfig
 def resume(kind: str = _KIND, name: str = _NAME, namespace: str = _NS, kubeconfig: str = _KUBECONFIG) -> None:
     """Undo a pause."""
     _intent(IntentVerb.RESUME, kind, name, namespace, kubeconfig)
+
+
+@app.command()
+def report(
+    target: str = typer.Argument(..., help="trainingrun/NAME or modelrelease/NAME (tr/, mr/ too)"),
+    namespace: str = _NS,
+    output: Path = typer.Option(..., "--output", "-o", help="The HTML file to write"),
+    kubeconfig: str = _KUBECONFIG,
+    mlflow_uri: str = typer.Option(None, envvar="TUGBOAT_MLFLOW_URI", help="MLflow tracking server"),
+    prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL", help="Prometheus HTTP API"),
+) -> None:
+    """Write the self-contained HTML report that `tugboat report` writes (the same command)."""
+    from . import cli
+
+    cli.report(target, namespace or "default", output, kubeconfig, mlflow_uri, prometheus_url)
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ NS = "plugin-demo"
 DIGEST = "0" * 64
 
 
-def kubectl_plugin(cluster, *args: str) -> subprocess.CompletedProcess:
+def kubectl_plugin(cluster, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
     assert shutil.which("kubectl-tugboat", path=str(bin_dir)), "kubectl-tugboat is not installed"
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}", KUBECONFIG=str(cluster.kubeconfig))
+    env = dict(os.environ, **(env or {}), PATH=f"{bin_dir}:{os.environ.get('PATH', '')}",
+               KUBECONFIG=str(cluster.kubeconfig))
     return subprocess.run([tool("kubectl"), "tugboat", *args], capture_output=True, text=True, env=env,
                           timeout=60)
 
@@ -53,3 +54,34 @@ def test_lineage_and_status_through_kubectl(cluster, kube, operator):
 
     missing = kubectl_plugin(cluster, "status", "mr", "nope", "-n", NS)
     assert missing.returncode == 1 and "ModelRelease nope not found" in missing.stderr
+
+
+def test_report_through_kubectl(cluster, kube, operator, tmp_path):
+    """The plugin writes the same file as `tugboat report`; absent MLflow/Prometheus say why."""
+    cluster.kubectl("create", "namespace", NS, check=False)
+    run = {"apiVersion": API_VERSION, "kind": "TrainingRun", "metadata": {"name": "moe-rep", "namespace": NS},
+           "spec": {"data": {"uri": "builtin://arithmetic?samples=64&seed=1", "sha256": DIGEST},
+                    "resources": {"nodePool": "no-such-pool"}}}
+    release = {"apiVersion": API_VERSION, "kind": "ModelRelease",
+               "metadata": {"name": "moe-report", "namespace": NS},
+               "spec": {"modelLine": "moe", "source": {"trainingRun": "moe-rep"}}}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([run, release]))
+    def phase():
+        return (kube.get(API_VERSION, "ModelRelease", "moe-report", NS).get("status") or {}).get("phase")
+    wait_for(phase, what="ModelRelease judged")
+
+    page = tmp_path / "release.html"
+    env = {"TUGBOAT_PROMETHEUS_URL": "", "TUGBOAT_MLFLOW_URI": ""}
+    out = kubectl_plugin(cluster, "report", "modelrelease/moe-report", "-n", NS, "-o", str(page), env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"wrote {page}" in out.stdout
+    html = page.read_text()
+    assert f"<title>Tugboat report: ModelRelease {NS}/moe-report</title>" in html
+    assert f"<tr><th>Phase</th><td>{phase()}</td></tr>" in html
+    assert "No weights over time: no Prometheus URL given" in html
+    assert f"TrainingRun {NS}/moe-rep" in html and "no MLflow tracking URI given" in html
+
+    bad = kubectl_plugin(cluster, "report", "agentdeployment/x", "-n", NS, "-o", str(tmp_path / "x.html"))
+    assert bad.returncode == 2 and "expected trainingrun/NAME or modelrelease/NAME" in bad.stderr
+    missing = kubectl_plugin(cluster, "report", "mr/nope", "-n", NS, "-o", str(tmp_path / "nope.html"))
+    assert missing.returncode == 1 and "nope" in missing.stderr and not (tmp_path / "nope.html").exists()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from tests import report_data
 from tugboat.report.gather import decision_of
 from tugboat.report.model import Missing
-from tugboat.report.render import render_release, render_training
+from tugboat.report.render import clock_axis, render_release, render_training
 
 
 def _sections(html: str) -> dict[str, str]:
@@ -84,8 +85,28 @@ def test_html_references_nothing_on_the_network():
 def test_decision_from_status():
     status = report_data.release_status()
     assert decision_of(status).kind == "RolledBack"
+    # Ready has been True since the release was verified; the promotion is when Progressing ended.
     promoted = {"rollout": {"phase": "Promoted"},
                 "conditions": [{"type": "Ready", "status": "True",
-                                "lastTransitionTime": "2026-09-21T00:00:00Z"}]}
-    assert decision_of(promoted).kind == "Promoted"
+                                "lastTransitionTime": "2026-09-21T00:00:00Z"},
+                               {"type": "Progressing", "status": "False", "reason": "RolloutPromoted",
+                                "message": "every step passed on 2 targets",
+                                "lastTransitionTime": "2026-09-21T00:10:00Z"}]}
+    decision = decision_of(promoted)
+    assert decision.kind == "Promoted" and decision.message == "every step passed on 2 targets"
+    assert decision.time == datetime(2026, 9, 21, 0, 10, tzinfo=UTC).timestamp()
     assert decision_of({"rollout": {"phase": "Progressing"}}) is None
+
+
+def test_wall_time_axis_reads_as_utc_clock():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.dates import date2num
+
+    fig, ax = plt.subplots()
+    clock_axis(ax)
+    when = datetime(2026, 9, 21, 13, 4, 5, tzinfo=UTC)
+    assert ax.xaxis.get_major_formatter()(date2num(when)) == "13:04:05"
+    plt.close(fig)

@@ -16,13 +16,13 @@ Registry = Annotated[str, Field(min_length=1, max_length=253,
 class TenantQuota(WireModel):
     """The tenant's total resources, split evenly over its namespaces' ResourceQuotas."""
 
-    cpu: str = Field(default="8", pattern=QUANTITY, description="CPU requests, Kubernetes quantity; "
-                     "default 8")
-    memory: str = Field(default="32Gi", pattern=QUANTITY, description="Memory requests, Kubernetes "
-                        "quantity; default 32Gi")
+    cpu: str = Field(default="8", pattern=QUANTITY, description="CPU, Kubernetes quantity: "
+                     "the hard limit of both requests.cpu and limits.cpu; default 8")
+    memory: str = Field(default="32Gi", pattern=QUANTITY, description="Memory, Kubernetes quantity: the "
+                        "hard limit of both requests.memory and limits.memory; default 32Gi")
     gpus: int = Field(default=0, ge=0, le=100_000, description="GPU requests; default 0")
     agent_deployments: int = Field(default=10, ge=0, le=10_000, description="Most AgentDeployments "
-                                   "over all its namespaces; default 10")
+                                   "in all, each namespace holding an even share; default 10")
     max_gpus_per_agent_deployment: int | None = Field(
         default=None, ge=0, le=100_000,
         description="Most GPUs one AgentDeployment may ask for at its largest scale "
@@ -94,7 +94,8 @@ class TenantSpec(WireModel):
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.RETAIN,
         description="Delete: deleting the Tenant deletes the namespaces the operator created for it "
-                    "(status.createdNamespaces), never one that existed before the Tenant listed it")
+                    "(status.createdNamespaces), never one that existed before the Tenant listed it; "
+                    "Retain (default) keeps every namespace and what is in it")
 
 
 class CreatedNamespace(WireModel):

@@ -14,6 +14,7 @@ from ..analysis.prometheus import Prometheus
 from ..analysis.queries import escape_label_value
 from ..api.base import API_VERSION
 from ..api.kinds import MODEL_RELEASE, TRAINING_RUN
+from ..reasons import Reason
 from .model import AnalysisSeries, Decision, Missing, ReleaseData, Series, TrainingData
 
 TIMEOUT = 10.0
@@ -88,19 +89,22 @@ def _time(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
 
 
+_PROMOTED_REASONS = (Reason.ROLLOUT_PROMOTED, Reason.FIRST_RELEASE)
+
+
 def decision_of(status: dict) -> Decision | None:
     """Where the rollout ended, from its status: the breach (or RolledBack condition) time, or the
-    time the rollout's Ready condition turned True on promotion."""
+    time Progressing turned False for a promotion (Ready is often True since before the rollout)."""
     rollout = status.get("rollout") or {}
     conds = {c.get("type"): c for c in status.get("conditions") or []}
     if rollout.get("phase") == "RolledBack":
         breach = rollout.get("breach") or {}
         when = _time(breach.get("time")) or _time((conds.get("RolledBack") or {}).get("lastTransitionTime"))
         return Decision("RolledBack", when, breach.get("message", "")) if when else None
-    if rollout.get("phase") == "Promoted":
-        ready = conds.get("Ready") or {}
-        when = _time(ready.get("lastTransitionTime"))
-        return Decision("Promoted", when, ready.get("message", "")) if when else None
+    promoted = conds.get("Progressing") or {}
+    if rollout.get("phase") == "Promoted" and promoted.get("reason") in _PROMOTED_REASONS:
+        when = _time(promoted.get("lastTransitionTime"))
+        return Decision("Promoted", when, promoted.get("message", "")) if when else None
     return None
 
 

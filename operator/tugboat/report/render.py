@@ -209,6 +209,13 @@ def _when(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+def clock_axis(ax) -> None:
+    """Wall-time x axis read as HH:MM:SS UTC: a rollout spans minutes, so the date would be noise."""
+    from matplotlib.dates import DateFormatter
+
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
+
+
 def _weights(weights: list[Series] | Missing, decision: Decision | None) -> str:
     if isinstance(weights, Missing):
         return _missing("weights over time", weights.why)
@@ -218,6 +225,7 @@ def _weights(weights: list[Series] | Missing, decision: Decision | None) -> str:
     for s in weights:
         ax.step([_when(t) for t in s.x], s.y, where="post", label=s.label)
     _mark(ax, decision)
+    clock_axis(ax)
     ax.set(ylabel="% of requests served by this release", ylim=(-5, 105), xlabel="time (UTC)")
     ax.legend(loc="best")
     return _img(fig, "weight per tenant over time")
@@ -243,7 +251,8 @@ def _analysis(analysis: list[AnalysisSeries] | Missing, decision: Decision | Non
         ax.axhline(a.threshold, color="tab:red", linestyle="--",
                    label=f"threshold ({a.direction}) {a.threshold:g}")
         _mark(ax, decision)
-        ax.set(title=f"{a.check} on {a.target}")
+        clock_axis(ax)
+        ax.set(title=f"{a.check} on {a.target}", xlabel="time (UTC)")
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return _img(fig, "analysis values against thresholds") + notes + table
