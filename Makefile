@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV = $(shell bash .ci/pyenv.sh)
 PY = $(VENV)/bin/python
 
-.PHONY: tools venv demo demo-down test test-unit test-integration lint crds bench chaos
+.PHONY: tools venv demo demo-down test test-unit test-integration lint crds bench bench-scale chaos
 
 tools:            ## build etcd, kube-*, kubectl, kwok, kwokctl, helm into ~/.cache/tugboat (once)
 	bash hack/build-tools.sh
@@ -36,3 +36,6 @@ crds:             ## regenerate crds/ from the API models
 
 bench: tools      ## benchmarks (ratios against baselines measured in the same run)
 	bash hack/bench.sh
+
+bench-scale: tools  ## scale benchmark at N=100,1000,5000 (long; ARGS=--quick for a small run)
+	bash hack/bench-scale.sh $(ARGS)
