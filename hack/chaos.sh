@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$(bash .ci/pyenv.sh)
+# This clone's code, whichever clone the shared environment's editable install points at.
+export PYTHONPATH="$PWD/operator:$PWD/workloads${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$VENV/bin:${TUGBOAT_CACHE:-$HOME/.cache/tugboat}/bin:$PATH"
 read -r -a guard <<<"${TUGBOAT_TEST_GUARD:-}"
 set +e
