@@ -231,3 +231,10 @@ def test_a_file_dataset_under_an_allowed_root_trains_and_the_workload_gets_the_r
     (cm,) = [k for k in out.children if k["kind"] == "ConfigMap"]
     data = json.loads(cm["data"]["config.json"])["data"]
     assert data == {"uri": uri, "sha256": SHA, "roots": ["/art/datasets", "/data/shared/"]}
+
+
+@pytest.mark.parametrize("uri", ["builtin://[", "file://[::1/x", "https://a]/b"])
+def test_a_uri_the_url_parser_refuses_is_invalid_not_a_crash(now, uri):
+    out = tr.decide(observed(spec=spec(data={"uri": uri, "sha256": SHA})), now)
+    assert cond(out, "Valid") == ("False", "InvalidSpec") and out.children == ()
+    assert f"{uri} is not a valid URI" in find(out.status.conditions, "Valid").message

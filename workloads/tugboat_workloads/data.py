@@ -74,7 +74,10 @@ def load_tokens(uri: str, vocab_size: int, seq_len: int,
     under `allowed_roots` when given (the CLI's own checksums on a user's machine pass None)."""
     if vocab_size < 2 or seq_len < 1:
         raise DataError(f"vocab_size must be >= 2 and seq_len >= 1, got {vocab_size}, {seq_len}")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as err:
+        raise DataError(f"dataset {uri}: not a valid URI ({err})") from err
     if parts.scheme == "builtin":
         return _builtin(uri, parts.netloc, parts.query, vocab_size, seq_len)
     if parts.scheme == "file":

@@ -32,7 +32,10 @@ def checkpoint_refusal(checkpoint: str, prefix: str) -> str | None:
 
 def dataset_refusal(uri: str, roots: tuple[str, ...]) -> str | None:
     """Why a `file://` dataset URI may not be read, or None (other schemes are not paths here)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as err:  # e.g. an unbalanced "[" reads as a broken IPv6 host
+        return f"spec.data.uri: {uri} is not a valid URI ({err})"
     if parts.scheme != "file":
         return None
     path = unquote(parts.path)
