@@ -84,6 +84,12 @@ class RedisBudgetStore:
         except redis.RedisError as err:
             raise StoreUnavailable(str(err)) from err
 
+    def reachable(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
     def close(self) -> None:
         self._client.close()
 
