@@ -156,7 +156,8 @@ def test_guardrails_json_shape():
         "successDetector": {"kind": "Regex", "pattern": "^[0-9]+$"}})
     assert build_guardrails(s, TENANT) == {
         "promptFilter": {"denyPatterns": ["(?i)ignore"], "maxPromptChars": 512},
-        "tokenBudget": {"tokensPerWindow": 5000, "windowSeconds": 60},
+        "tokenBudget": {"tokensPerWindow": 5000, "windowSeconds": 60,
+                        "onStoreUnavailable": "FailOpen"},
         "tools": {"allowed": ["calculator", "search"]},
         "fallback": {"minConfidence": 0.7, "mode": "SimpleModel"},
         "permissionLevel": "ReadOnly",  # the tenant's ceiling wins over the deployment's wish
