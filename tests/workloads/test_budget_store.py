@@ -10,7 +10,15 @@ import time
 import pytest
 import redis
 
-from tests.workloads.serve_fixtures import free_port
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.workloads.serve_fixtures import (  # noqa: F401
+    ServeProcess,
+    free_port,
+    http_get,
+    http_post_json,
+    signed_artifacts,
+)
 from tugboat_workloads.serve.budget_store import RedisBudgetStore
 from tugboat_workloads.serve.guardrail_config import TokenBudgetConfig
 from tugboat_workloads.serve.metrics import Identity, ServeMetrics
@@ -158,3 +166,47 @@ def test_unreachable_store_fails_closed_with_503(redis_server):
     assert verdict.reason == "BudgetStoreUnavailable" and verdict.retry_after == 5
     assert _sample(metrics, "tugboat_serve_budget_store_errors_total") == 1
     assert _sample(metrics, "tugboat_serve_budget_store_up") == 0
+
+
+def _scrape(proc: ServeProcess, name: str) -> float:
+    raw = http_get(proc.url + "/metrics")[2].decode()
+    return sum(sample.value for family in text_string_to_metric_families(raw)
+               for sample in family.samples if sample.name == name)
+
+
+def _generate(proc: ServeProcess, tokens: int):
+    status, headers, reply = http_post_json(proc.url + "/v1/generate",
+                                            {"prompt": "1 2", "maxTokens": tokens})
+    return status, headers, reply
+
+
+def test_two_serving_processes_share_the_budget_over_http(redis_server, signed_artifacts,  # noqa: F811
+                                                          tmp_path):
+    guardrails = {"tokenBudget": {"tokensPerWindow": 10, "windowSeconds": 600},
+                  "costCenter": "cc-123"}
+    procs = []
+    try:
+        for mode in ("FailOpen", "FailClosed"):
+            config = {**guardrails, "tokenBudget": {**guardrails["tokenBudget"],
+                                                    "onStoreUnavailable": mode}}
+            procs.append(ServeProcess(tmp_path / mode, signed_artifacts.trained,
+                                      signed_artifacts.public_key, config,
+                                      extra_args=("--budget-store", redis_server.url)))
+        fail_open, fail_closed = (proc.wait_ready() for proc in procs)
+        assert _scrape(fail_open, "tugboat_serve_budget_store_up") == 1
+        assert _generate(fail_open, 4)[0] == 200
+        assert _generate(fail_closed, 4)[0] == 200
+        for proc in (fail_open, fail_closed):
+            status, headers, reply = _generate(proc, 4)
+            assert status == 429 and reply["error"]["reason"] == "TokenBudgetExhausted"
+            assert "8 of 10" in reply["error"]["message"] and 1 <= int(headers["Retry-After"]) <= 600
+        redis_server.stop()
+        assert _generate(fail_open, 4)[0] == 200
+        assert _scrape(fail_open, "tugboat_serve_budget_store_errors_total") >= 1
+        assert _scrape(fail_open, "tugboat_serve_budget_store_up") == 0
+        status, headers, reply = _generate(fail_closed, 4)
+        assert status == 503 and reply["error"]["reason"] == "BudgetStoreUnavailable"
+        assert headers["Retry-After"] == "5"
+    finally:
+        for proc in procs:
+            proc.stop()
