@@ -9,7 +9,6 @@ import time
 
 import pytest
 import redis
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.workloads.serve_fixtures import (  # noqa: F401
