@@ -43,6 +43,9 @@ def run(
         None, envvar="TUGBOAT_RESERVED_NAMESPACES",
         help="Comma-separated namespaces (or patterns like 'istio-*') no Tenant may list, besides "
              "default, kube-* and the system, gateway, monitoring and release namespaces"),
+    budget_store: str = typer.Option(None, envvar="TUGBOAT_BUDGET_STORE",
+                                     help="redis:// URL of the shared token budget counter, passed "
+                                          "to serving pods (default: per-process budgets)"),
     prometheus_url: str = typer.Option(None, envvar="TUGBOAT_PROMETHEUS_URL",
                                        help="Prometheus HTTP API the canary analysis queries"),
     release_namespaces: str = typer.Option(
@@ -65,6 +68,7 @@ def run(
              "system_namespace": system_namespace, "serving_image": serving_image,
              "artifact_pvc": artifact_pvc, "gateway_namespace": gateway_namespace,
              "monitoring_namespace": monitoring_namespace, "prometheus_url": prometheus_url,
+             "budget_store": budget_store,
              "release_namespaces": _names(release_namespaces),
              "reserved_namespaces": _names(reserved_namespaces), "cleanup_timeout": cleanup_timeout}
     settings = replace(Settings(), **{k: v for k, v in given.items() if v is not None})
@@ -75,6 +79,13 @@ def run(
             Prometheus(prometheus_url)  # refuse a malformed URL now, not at the first analysis
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--prometheus-url") from None
+    if budget_store is not None:
+        from .builders.agent_deployment import check_budget_store
+
+        try:
+            check_budget_store(budget_store)  # a pod must not be the first to find it malformed
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--budget-store") from None
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -16,6 +16,7 @@ from tugboat.builders.agent_deployment import (
     build_deployment,
     build_guardrails,
     build_serving_objects,
+    check_budget_store,
     permission_level,
     serving_name,
 )
@@ -156,7 +157,8 @@ def test_guardrails_json_shape():
         "successDetector": {"kind": "Regex", "pattern": "^[0-9]+$"}})
     assert build_guardrails(s, TENANT) == {
         "promptFilter": {"denyPatterns": ["(?i)ignore"], "maxPromptChars": 512},
-        "tokenBudget": {"tokensPerWindow": 5000, "windowSeconds": 60},
+        "tokenBudget": {"tokensPerWindow": 5000, "windowSeconds": 60,
+                        "onStoreUnavailable": "FailOpen"},
         "tools": {"allowed": ["calculator", "search"]},
         "fallback": {"minConfidence": 0.7, "mode": "SimpleModel"},
         "permissionLevel": "ReadOnly",  # the tenant's ceiling wins over the deployment's wish
@@ -253,3 +255,23 @@ def test_child_names_keep_the_hash_when_the_parent_is_long():
     assert name.split("-")[-2] == "serve" and len(name.split("-")[-1]) == 8
     assert serving_name(long + "b") != name
     assert serving_name("arith-agent").startswith("arith-agent-serve-")
+
+
+def test_budget_store_reaches_the_runtime_as_its_env_var_and_egress_opens_its_port():
+    c = ctx(config=replace(CONFIG, budget_store="redis://budget.tugboat-system:6380/0"))
+    container = pod(c=c)["spec"]["containers"][0]
+    environ = {e["name"]: e["value"] for e in container["env"]}
+    # The runtime's own parser reads what the builder wrote.
+    assert resolve_settings(container["args"], environ).budget_store == "redis://budget.tugboat-system:6380/0"
+    egress = objects(c=c)["NetworkPolicy"]["spec"]["egress"]
+    assert {"ports": [{"protocol": "TCP", "port": 6380}]} in egress
+    # Without a store: no env var and DNS-only egress, as before.
+    assert "env" not in pod()["spec"]["containers"][0]
+    assert len(objects()["NetworkPolicy"]["spec"]["egress"]) == 1
+
+
+@pytest.mark.parametrize("url", ["http://redis:6379", "redis://", "redis://host:99999"])
+def test_malformed_budget_store_urls_are_refused(url):
+    with pytest.raises(ValueError):
+        check_budget_store(url)
+    check_budget_store("rediss://user:pw@host/1")

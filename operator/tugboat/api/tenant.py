@@ -29,6 +29,11 @@ class TenantQuota(WireModel):
                     "(gpus x replicas, or x maxReplicas when autoscaling); default: the gpus quota")
 
 
+class StoreFailureMode(StrEnum):
+    FAIL_OPEN = "FailOpen"
+    FAIL_CLOSED = "FailClosed"
+
+
 class TokenBudget(WireModel):
     """Tokens the tenant's serving pods may generate per time window."""
 
@@ -36,6 +41,9 @@ class TokenBudget(WireModel):
                                    "default 100000")
     window_seconds: int = Field(default=3600, ge=1, le=30 * 86400, description="Window length in "
                                 "seconds (up to 30 days); default 3600")
+    on_store_unavailable: StoreFailureMode = Field(
+        default=StoreFailureMode.FAIL_OPEN, description="When the shared budget store is "
+        "unreachable: FailOpen serves uncounted, FailClosed answers 503; default FailOpen")
 
 
 class RolloutPlacement(WireModel):

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..api.agent_deployment import AgentDeploymentSpec, DetectorKind, TrafficMode
 from ..api.base import GROUP, PermissionLevel
@@ -37,6 +38,8 @@ AUDIT_KEY_DIR = "/etc/tugboat/audit-key"
 AUDIT_KEY_FILE = "key"  # the key in the tenant's audit key Secret
 API_KEYS_DIR = "/etc/tugboat/api-keys"
 API_KEYS_FILE = "keys.json"  # the key in the tenant's API keys Secret (hashes, never keys)
+BUDGET_STORE_ENV = "TUGBOAT_BUDGET_STORE"  # the runtime's --budget-store, as its env var
+REDIS_PORT = 6379
 # A fixed non-root identity, so runAsNonRoot holds whatever USER the image declares.
 RUN_AS = 65532
 _LEVELS = [PermissionLevel.READ_ONLY, PermissionLevel.STANDARD, PermissionLevel.ELEVATED]
@@ -57,6 +60,8 @@ class ServingConfig:
     audit_key_secret: str = "tugboat-audit-key"
     # Secret in the tenant namespace listing its callers' API key hashes (data key API_KEYS_FILE).
     api_keys_secret: str = "tugboat-api-keys"
+    # redis:// URL of the shared token budget counter; None: each pod counts its own windows.
+    budget_store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ def build_guardrails(spec: AgentDeploymentSpec, tenant: TenantSpec) -> dict:
         "promptFilter": {"denyPatterns": list(g.prompt_filter.deny_patterns),
                          "maxPromptChars": g.prompt_filter.max_prompt_chars},
         "tokenBudget": {"tokensPerWindow": tenant.token_budget.tokens_per_window,
-                        "windowSeconds": tenant.token_budget.window_seconds},
+                        "windowSeconds": tenant.token_budget.window_seconds,
+                        "onStoreUnavailable": str(tenant.token_budget.on_store_unavailable)},
         "tools": {"allowed": sorted(g.tools.allowed)},
         "fallback": {"minConfidence": g.fallback.min_confidence, "mode": str(g.fallback.mode)},
         "permissionLevel": permission_level(tenant.permission_level, g.permission_level),
@@ -182,6 +188,18 @@ def build_trust_config_map(ctx: ServingContext) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": _meta(trust_name(ctx.owner["metadata"]["name"]), ctx),
             "data": {PUBLIC_KEY_FILE: ctx.trust_pem}}
+
+
+def budget_store_port(url: str) -> int:
+    return urlsplit(url).port or REDIS_PORT
+
+
+def check_budget_store(url: str) -> None:
+    """Raise ValueError unless `url` is a redis:// or rediss:// URL with a host (and valid port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ValueError(f"budget store must be redis://HOST[:PORT][/DB] or rediss://..., got {url!r}")
+    budget_store_port(url)  # urlsplit raises ValueError for a port out of range
 
 
 def runtime_args(ctx: ServingContext) -> list[str]:
@@ -257,6 +275,9 @@ def _container(spec: AgentDeploymentSpec, ctx: ServingContext, mounts: list[dict
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": mounts,
+        # An env var rather than a flag: the URL may carry a password, kept out of `ps` output.
+        **({"env": [{"name": BUDGET_STORE_ENV, "value": ctx.config.budget_store}]}
+           if ctx.config.budget_store else {}),
     }
 
 
@@ -389,7 +410,8 @@ def build_pdb(ctx: ServingContext) -> dict:
 
 
 def build_network_policy(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict:
-    """Only the gateway (and Prometheus) reach the runtime; it reaches nothing but DNS. The
+    """Only the gateway (and Prometheus) reach the runtime; it reaches nothing but DNS (and the
+    budget store's port when there is one). The
     gateway's namespace is the one of the Gateway named in spec.traffic.gatewayRef, if any (a
     gateway implementation runs its data plane beside its Gateway), and the platform's."""
     agent, cfg = ctx.owner["metadata"]["name"], ctx.config
@@ -398,13 +420,16 @@ def build_network_policy(spec: AgentDeploymentSpec, ctx: ServingContext) -> dict
     if ref is not None and (ref.namespace or ctx.owner["metadata"]["namespace"]) not in sources:
         sources.append(ref.namespace or ctx.owner["metadata"]["namespace"])
     dns = [{"protocol": proto, "port": 53} for proto in ("UDP", "TCP")]
+    egress = [{"ports": dns}]
+    if cfg.budget_store:
+        egress.append({"ports": [{"protocol": "TCP", "port": budget_store_port(cfg.budget_store)}]})
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": _meta(serving_name(agent), ctx),
             "spec": {"podSelector": {"matchLabels": selector_labels(agent)},
                      "policyTypes": ["Ingress", "Egress"],
                      "ingress": [{"from": from_namespaces(*sources),
                                   "ports": [{"protocol": "TCP", "port": PORT}]}],
-                     "egress": [{"ports": dns}]}}
+                     "egress": egress}}
 
 
 @dataclass(frozen=True)

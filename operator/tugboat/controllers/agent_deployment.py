@@ -30,7 +30,8 @@ def serving_config(s: Settings) -> ServingConfig:
     return ServingConfig(image=s.serving_image, pool_label=s.pool_label, artifact_root=s.artifact_root,
                          artifact_pvc=s.artifact_pvc, gateway_namespace=s.gateway_namespace,
                          monitoring_namespace=s.monitoring_namespace, cluster_domain=s.cluster_domain,
-                         audit_key_secret=s.audit_key_secret, api_keys_secret=s.api_keys_secret)
+                         audit_key_secret=s.audit_key_secret, api_keys_secret=s.api_keys_secret,
+                         budget_store=s.budget_store)
 
 
 def releases_of_line(kube: Kube, line: str, target: tuple[str, str],

@@ -45,6 +45,9 @@ class Settings:
     audit_key_secret: str = "tugboat-audit-key"
     # Secret (in each tenant namespace) whose key `keys.json` lists the callers' API key hashes.
     api_keys_secret: str = "tugboat-api-keys"
+    # redis:// URL of the tenants' shared token budget counters, given to serving pods.
+    # None: each serving process counts its own windows.
+    budget_store: str | None = None
     # --- canary analysis ---
     # Prometheus HTTP API (any URL; dev and tests use 127.0.0.1). None: no analysis can run.
     prometheus_url: str | None = None

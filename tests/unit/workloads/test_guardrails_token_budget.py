@@ -71,6 +71,6 @@ def test_tokens_delivered_per_window_never_exceed_the_limit(steps, limit):
             assert verdict.status == (400 if asked > limit else 429)
             continue
         budget.settle(reservation, min(used, asked))
-        start = reservation.window_start
+        start = reservation.window
         delivered[start] = delivered.get(start, 0) + min(used, asked)
         assert delivered[start] <= limit

@@ -18,6 +18,7 @@ PERMISSION_LEVELS = ("ReadOnly", "Standard", "Elevated")
 FALLBACK_MODES = ("SimpleModel", "Refuse")
 DETECTOR_KINDS = ("Task", "Regex", "JsonSchema", "Reference")
 REFERENCE_MATCHES = ("exact", "partial")
+STORE_FAILURE_MODES = ("FailOpen", "FailClosed")
 
 
 class GuardrailConfigError(ValueError):
@@ -38,6 +39,8 @@ class PromptFilterConfig:
 class TokenBudgetConfig:
     tokens_per_window: int = 100_000
     window_seconds: float = 3600.0
+    # What a shared budget store outage does to requests (only with a store).
+    on_store_unavailable: str = "FailOpen"
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,14 @@ def _prompt_filter(raw: Any) -> PromptFilterConfig:
 
 
 def _token_budget(raw: Any) -> TokenBudgetConfig:
-    sec = _section(raw, "tokenBudget", {"tokensPerWindow", "windowSeconds"})
+    sec = _section(raw, "tokenBudget", {"tokensPerWindow", "windowSeconds", "onStoreUnavailable"})
     tokens = _number(sec.get("tokensPerWindow", 100_000), "tokenBudget.tokensPerWindow",
                      minimum=1, integer=True)
     window = _number(sec.get("windowSeconds", 3600), "tokenBudget.windowSeconds", minimum=1e-3)
-    return TokenBudgetConfig(tokens_per_window=int(tokens), window_seconds=float(window))
+    on_unavailable = _choice(sec.get("onStoreUnavailable", "FailOpen"),
+                             "tokenBudget.onStoreUnavailable", STORE_FAILURE_MODES)
+    return TokenBudgetConfig(tokens_per_window=int(tokens), window_seconds=float(window),
+                             on_store_unavailable=on_unavailable)
 
 
 def _allowed_tools(raw: Any) -> frozenset[str]:

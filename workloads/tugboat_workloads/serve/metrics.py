@@ -100,6 +100,13 @@ class ServeMetrics:
             "tugboat_audit_key_ephemeral",
             "1 when audit prompt digests use a random per-process key (no tenant key file): they "
             "then match only within this process", BASE_LABELS, registry=reg).labels(**base)
+        self._store_errors = Counter(
+            "tugboat_serve_budget_store_errors_total",
+            "Calls to the shared token budget store that failed (unreachable, timeout, error)",
+            BASE_LABELS, registry=reg).labels(**base)
+        self._store_up = Gauge("tugboat_serve_budget_store_up",
+                               "1 when the last call to the shared token budget store succeeded",
+                               BASE_LABELS, registry=reg).labels(**base)
         self._base = base
         for guardrail, decisions in KNOWN_DECISIONS.items():
             for decision in decisions:
@@ -149,6 +156,12 @@ class ServeMetrics:
             for expert, tokens in enumerate(row):
                 self._expert_tokens.labels(**self._base, layer=str(layer),
                                            expert=str(expert)).inc(float(tokens))
+
+    def budget_store(self, up: bool) -> None:
+        """Record the outcome of one call to the shared token budget store."""
+        if not up:
+            self._store_errors.inc()
+        self._store_up.set(1 if up else 0)
 
     def decision(self, guardrail: str, decision: str) -> None:
         self._decisions.labels(**self._base, guardrail=guardrail, decision=decision).inc()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .artifact_loader import LoadedModel
 from .audit_key import AuditKey
 from .audit_log import AuditLog
+from .budget_store import RedisBudgetStore
 from .caller_keys import ApiKeys
 from .guardrail_config import GuardrailConfig
 from .metrics import Identity, ServeMetrics
@@ -58,7 +59,7 @@ def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: A
         settings=settings,
         config=config,
         metrics=metrics,
-        budget=TokenBudget(config.token_budget),
+        budget=_budget(settings, config, metrics),
         # The audit log is a guardrail too: the benchmark baseline switches it off with the rest.
         audit=None if settings.no_guardrails else AuditLog(settings.audit_log),
         audit_key=audit_key,
@@ -66,3 +67,11 @@ def build_runtime(settings: ServeSettings, config: GuardrailConfig, audit_key: A
         executor=ThreadPoolExecutor(max_workers=settings.inference_workers,
                                     thread_name_prefix="onnx"),
     )
+
+
+def _budget(settings: ServeSettings, config: GuardrailConfig, metrics: ServeMetrics) -> TokenBudget:
+    if settings.budget_store is None:
+        return TokenBudget(config.token_budget)
+    store = RedisBudgetStore(settings.budget_store, config.token_budget.window_seconds)
+    metrics.budget_store(store.reachable())
+    return TokenBudget(config.token_budget, store=store, store_health=metrics.budget_store)

@@ -37,6 +37,7 @@ class ServeSettings:
     api_keys_file: str | None = None
     no_guardrails: bool = False
     inference_workers: int = 1
+    budget_store: str | None = None
     graph: str = "fp32"
     graph_fallback: bool = False
     # Dev-only fault injection (see _DEV_FLAGS): off unless the process is started with it.
@@ -62,6 +63,8 @@ _FLAGS = {
                        "tugboat_audit_key_ephemeral is 1", False),
     "api-keys-file": ("JSON of the tenant's API keys (sha256 and permission level each; a mounted "
                       "Secret); without it every request is a 401", False),
+    "budget-store": ("redis:// URL of the tenant's shared token budget counter; without it each "
+                     "process keeps its own windows", False),
     "inference-workers": ("threads running ONNX Runtime (default 1)", False),
     "graph": ("graph of the artifact to serve: fp32 (default), fp16 or int8; a reduced-precision "
               "graph must pass the artifact's numerics probe on this CPU", False),
