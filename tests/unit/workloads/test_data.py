@@ -95,7 +95,8 @@ def test_malformed_text_files_name_file_and_line(tmp_path, content, match):
      ("builtin://arithmetic?sample=3", "unknown parameter 'sample'"),
      ("builtin://arithmetic?samples=abc", "samples='abc'"),
      ("builtin://arithmetic?samples=0", "samples must be"),
-     ("builtin://[", "not a valid URI"), ("file://relative/path.txt", "absolute path"), ("file:///nonexistent/t.txt", "cannot read")],
+     ("builtin://[", "not a valid URI"), ("file://relative/path.txt", "absolute path"),
+     ("file:///nonexistent/t.txt", "cannot read")],
 )
 def test_bad_uris_are_rejected_with_the_uri(uri, match):
     with pytest.raises(DataError, match=match):
