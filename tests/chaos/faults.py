@@ -84,7 +84,9 @@ class ControlPlane:
         deadline = time.monotonic() + timeout
         while self.cluster.kubectl("get", "--raw", "/readyz", check=False).returncode != 0:
             if time.monotonic() > deadline:
-                raise AssertionError("the API server did not come back")
+                log = (self.dir / "logs" / "kube-apiserver.log").read_text(errors="replace")
+                raise AssertionError("the API server did not come back; the end of its log:\n"
+                                     + "\n".join(log.splitlines()[-40:]))
             time.sleep(0.5)
 
     def etcd_endpoint(self) -> str:
