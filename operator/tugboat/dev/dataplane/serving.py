@@ -140,7 +140,8 @@ class ServingRunner(ReconcileLoop):
             env = container_env(resolve_env(self.kube, ns, meta, container), mounts)
             if faults := fault_env(read_rules(self.state_dir), pod):
                 env |= faults
-                self.log.warning("%s: pod %s starts with DEV fault injection %s", self.name, _key(pod), faults)
+                self.log.warning("%s: pod %s starts with DEV fault injection %s", self.name, _key(pod),
+                                 faults)
             argv = container_argv(container, env, mounts, sys.executable)
             port, argv, env = self._listen(pod, container, ip, argv, env)
         except (PodSpecError, NotLoopback) as exc:
