@@ -132,7 +132,7 @@ def tenant(name: str) -> str:
 def leader(plane, names: list[str]) -> str:
     """The one replica that does not pause in favour of the other."""
     def check():
-        paused = [n for n in names if "standby: paused in favour of" in log_of(plane, n)]
+        paused = [n for n in names if "Pausing operations in favour of" in log_of(plane, n)]
         return paused if len(paused) == len(names) - 1 else None
     paused = wait_for(check, timeout=WAIT, what="the standby to pause")
     return next(n for n in names if n not in paused)
