@@ -123,19 +123,28 @@ def environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
+def whoami(kubeconfig: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("kubectl"), "--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "json"],
+                          capture_output=True, text=True, timeout=60, check=check)
+
+
 def tenant(name: str) -> str:
     return yaml.safe_dump({"apiVersion": API_VERSION, "kind": "Tenant", "metadata": {"name": name},
                            "spec": {"namespaces": [name], "costCenter": "cc-helm",
                                     "allowedModelLines": ["moe-arith"]}})
 
 
+def active(log: str) -> bool:
+    """kopf's peering as a replica logs it: it starts paused, and logs each resume and pause."""
+    return log.rfind("Resuming operations") > log.rfind("Pausing operations")
+
+
 def leader(plane, names: list[str]) -> str:
-    """The one replica that does not pause in favour of the other."""
+    """The one replica that runs; the other stays paused (a standby)."""
     def check():
-        paused = [n for n in names if "Pausing operations in favour of" in log_of(plane, n)]
-        return paused if len(paused) == len(names) - 1 else None
-    paused = wait_for(check, timeout=WAIT, what="the standby to pause")
-    return next(n for n in names if n not in paused)
+        running = [n for n in names if active(log_of(plane, n))]
+        return running if len(running) == 1 else None
+    return wait_for(check, timeout=WAIT, what="exactly one active replica")[0]
 
 
 def test_install_runs_two_replicas_with_the_chart_service_account(bare, kube, plane, installed):
@@ -146,8 +155,7 @@ def test_install_runs_two_replicas_with_the_chart_service_account(bare, kube, pl
     for name in names:
         env = environ(procs[f"{NS}/{name}"]["pid"])
         assert env["POD_ID"] == name and env["TUGBOAT_SYSTEM_NAMESPACE"] == NS
-        who = subprocess.run([tool("kubectl"), "--kubeconfig", env["KUBECONFIG"], "auth", "whoami",
-                              "-o", "json"], capture_output=True, text=True, timeout=60, check=True)
+        who = whoami(Path(env["KUBECONFIG"]))
         assert json.loads(who.stdout)["status"]["userInfo"]["username"] == SA
     # kopf peering: both replicas are peers of the chart's ClusterKopfPeering; one leads.
     peers = kube.get("kopf.dev/v1", "ClusterKopfPeering", "tugboat").get("status") or {}
@@ -184,6 +192,11 @@ def test_upgrade_rolls_the_operator_and_the_old_processes_end(bare, kube, plane,
     after = wait_for(lambda: (n := running_replicas(kube, plane)) and not set(n) & set(before) and n,
                      timeout=WAIT, what="two new operator pods")
     wait_for(lambda: not any(alive(p) for p in old_pids), timeout=30, what="the old processes to end")
+    # Their tokens were bound to their pods: gone with them.
+    for name in before:
+        old = plane.state_dir / "tokens" / NS / f"{name}.kubeconfig"
+        refused = whoami(old, check=False)
+        assert refused.returncode != 0 and "Unauthorized" in refused.stderr, refused.stderr
     pod = kube.get("v1", "Pod", after[0], NS)
     assert pod["metadata"]["annotations"]["tugboat.dev/rolled"] == "yes"
     # The new replicas reconcile: a second Tenant becomes Ready.

@@ -5,7 +5,9 @@ the process is the container's command and args with env and volumes as a kubele
 its endpoints bound to the pod's loopback IP instead of the chart's `--bind=0.0.0.0`, and
 KUBECONFIG pointing at a file with the API server and a token requested (TokenRequest API) for the
 pod's ServiceAccount and bound to the pod, so the process acts with exactly the chart's RBAC and
-its token dies with the pod. Ready follows the container's readiness (else liveness) probe.
+its token dies with the pod (DIR/tokens/<namespace>/<pod>.kubeconfig). Ready follows the
+container's readiness (else liveness) probe. The mapping is published in DIR/operator-pods.json,
+shaped as the serving runner's endpoints.json.
 Starting, restarting after a crash, stopping on pod deletion and the status writes are the serving
 runner's (serving.py).
 Must not hand the process the data plane's own (admin) credentials.
