@@ -192,11 +192,11 @@ def test_upgrade_rolls_the_operator_and_the_old_processes_end(bare, kube, plane,
     after = wait_for(lambda: (n := running_replicas(kube, plane)) and not set(n) & set(before) and n,
                      timeout=WAIT, what="two new operator pods")
     wait_for(lambda: not any(alive(p) for p in old_pids), timeout=30, what="the old processes to end")
-    # Their tokens were bound to their pods: gone with them.
+    # Their tokens were bound to their pods: refused once the API server sees the pods gone.
     for name in before:
         old = plane.state_dir / "tokens" / NS / f"{name}.kubeconfig"
-        refused = whoami(old, check=False)
-        assert refused.returncode != 0 and "Unauthorized" in refused.stderr, refused.stderr
+        wait_for(lambda k=old: "Unauthorized" in whoami(k, check=False).stderr, timeout=60,
+                 interval=2, what=f"the token of {name} to be refused")
     pod = kube.get("v1", "Pod", after[0], NS)
     assert pod["metadata"]["annotations"]["tugboat.dev/rolled"] == "yes"
     # The new replicas reconcile: a second Tenant becomes Ready.

@@ -135,7 +135,7 @@ class ServingRunner(ReconcileLoop):
         if not pod_ip:
             return False  # kwok writes it with Running; a later pass sees it
         try:  # a MaterializeError (a ConfigMap not there yet) propagates and is retried
-            ip = require_loopback(pod_ip, "a serving pod's IP")
+            ip = require_loopback(pod_ip, f"the IP of pod {_key(pod)}")
             mounts = self.volumes.mounts(ns, meta["name"], pod["spec"], container)
             env = container_env(resolve_env(self.kube, ns, meta, container), mounts)
             if faults := fault_env(read_rules(self.state_dir), pod):
