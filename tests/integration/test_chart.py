@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import yaml
 
 from tugboat.dev.tools import repo_root, tool
 
@@ -28,6 +29,8 @@ def test_chart_lints_strictly():
     ("resources.requests.cpu=lots", "at '/resources/requests/cpu'"),
     ("admissionPolicy=false", "additional properties 'admissionPolicy' not allowed"),
     ("monitoring.dashboard.enabled=yes-please", "at '/monitoring/dashboard/enabled'"),
+    ("prometheusUrl=prometheus:9090", "at '/prometheusUrl'"),
+    ("releaseNamespaces={Not_A_Label}", "at '/releaseNamespaces/0'"),
 ])
 def test_lint_refuses_a_bad_value(value, complaint):
     out = _helm("lint", "--strict", str(CHART), "--set", value)
@@ -69,3 +72,24 @@ def test_reserved_namespaces_reach_the_operator():
     assert out.returncode == 0, out.stderr
     assert '{name: TUGBOAT_RESERVED_NAMESPACES, value: "istio-*,vault"}' in out.stdout
     assert "TUGBOAT_RESERVED_NAMESPACES" not in _helm("template", "tugboat", str(CHART)).stdout
+
+
+def test_configuration_values_reach_the_operator_pod():
+    out = _helm("template", "tugboat", str(CHART), "--set", "prometheusUrl=http://prom:9090",
+                "--set", "releaseNamespaces={ml-platform,ml-staging}", "--set", "podAnnotations.a=b")
+    assert out.returncode == 0, out.stderr
+    assert '{name: TUGBOAT_PROMETHEUS_URL, value: "http://prom:9090"}' in out.stdout
+    assert "- --release-namespaces=ml-platform,ml-staging" in out.stdout
+    deployment = next(d for d in yaml.safe_load_all(out.stdout) if d and d["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"a": "b"}
+    assert "TUGBOAT_PROMETHEUS_URL" not in _helm("template", "tugboat", str(CHART)).stdout
+
+
+def test_a_disruption_budget_keeps_one_replica_only_when_there_are_two():
+    two = _helm("template", "tugboat", str(CHART), "--show-only", "templates/deployment.yaml")
+    assert two.returncode == 0, two.stderr
+    pdb = next(d for d in yaml.safe_load_all(two.stdout) if d and d["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {
+        "app.kubernetes.io/name": "tugboat", "app.kubernetes.io/instance": "tugboat"}}}
+    one = _helm("template", "tugboat", str(CHART), "--set", "replicas=1")
+    assert one.returncode == 0 and "PodDisruptionBudget" not in one.stdout, one.stderr

@@ -81,10 +81,13 @@ def _config(workdir: Path, cluster_name: str) -> list[dict]:
 
 class DevCluster:
     def __init__(self, name: str = "tugboat", workdir: Path | None = None,
-                 pools: tuple[Pool, ...] = DEFAULT_POOLS):
+                 pools: tuple[Pool, ...] = DEFAULT_POOLS, platform: bool = True):
+        """`platform=False`: nodes only, no CRDs, policies or peering object, as a cluster is
+        before `helm install` puts them there (and owns them)."""
         self.name = name
         self.workdir = Path(workdir or cache_dir() / "kwok")
         self.pools = pools
+        self.platform = platform
 
     @property
     def kubeconfig(self) -> Path:
@@ -127,14 +130,17 @@ class DevCluster:
             if out.returncode != 0:
                 raise RuntimeError(f"kwokctl create cluster failed:\n{out.stderr[-4000:]}")
             log(f"control plane up in {time.monotonic() - started:.1f}s")
-        self.install()
-        log(f"node pools: {', '.join(f'{p.name} x{p.nodes}' for p in self.pools)}; CRDs installed")
+        if self.platform:
+            self.install()
+        else:
+            self._create_nodes()
+            self._wait_default_service_account()
+        log(f"node pools: {', '.join(f'{p.name} x{p.nodes}' for p in self.pools)}"
+            f"{'; CRDs installed' if self.platform else ''}")
 
     def install(self) -> None:
         """Nodes, Tugboat CRDs, third-party CRDs, policies, the tenants' ClusterRole; idempotent."""
-        nodes = yaml.safe_dump_all(build_nodes(self.pools))
-        # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
-        self.kubectl("create", "-f", "-", input=nodes, check=False)
+        self._create_nodes()
         self.apply_crds()
         self._wait_crds_established()
         # HA replicas elect their active one through this object (kopf peering, mandatory).
@@ -147,10 +153,15 @@ class DevCluster:
                      str(repo_root() / "policies"))
         # Tenant RoleBindings name this ClusterRole (the chart installs it in a real cluster).
         self._apply(build_tenant_cluster_role())
-        self._wait_quota_counts_agent_deployments()
+        self.wait_quota_counts_agent_deployments()
         self._wait_default_service_account()
 
-    def _wait_quota_counts_agent_deployments(self, timeout: float = 120) -> None:
+    def _create_nodes(self) -> None:
+        nodes = yaml.safe_dump_all(build_nodes(self.pools))
+        # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
+        self.kubectl("create", "-f", "-", input=nodes, check=False)
+
+    def wait_quota_counts_agent_deployments(self, timeout: float = 120) -> None:
         """Tenant quotas count AgentDeployments. The quota controller discovers new resources every
         30 s, and a ResourceQuota it first syncs before that leaves the count unknown until the next
         full resync (5 min), refusing creations meanwhile ("status unknown for quota"). A probe
@@ -178,6 +189,10 @@ class DevCluster:
         docs = [yaml.safe_load(t) for t in crd_files().values()]
         self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
                      input=yaml.safe_dump_all(docs))
+        self.apply_thirdparty_crds()
+
+    def apply_thirdparty_crds(self) -> None:
+        """KubeRay's and Gateway API's CRDs: what a real cluster has before Tugboat comes."""
         third = thirdparty_crds_dir()
         if not third.is_dir():
             raise RuntimeError(f"third-party CRDs not found at {third} (set TUGBOAT_THIRDPARTY_CRDS)")

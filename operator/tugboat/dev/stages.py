@@ -4,8 +4,9 @@ Decides which pod transitions kwok fakes and which it leaves to the dev data pla
 pods' commands for real on this machine:
 - pods of Jobs labelled `tugboat.dev/workload` are never completed by kwok; the data plane writes
   their terminal state from the real exit code;
-- pods labelled `tugboat.dev/workload=serve` start Running but not Ready, as a kubelet would before
-  its first readiness probe passes; the data plane flips Ready once the process answers /readyz.
+- pods labelled `tugboat.dev/workload=serve`, and the chart's operator pods, start Running but not
+  Ready, as a kubelet would before its first readiness probe passes; the data plane flips Ready
+  once the process answers its probe.
 Every other pod gets kwok's usual fake lifecycle. Supplying any Stage to kwokctl replaces all of its
 defaults, so the node stages are here too. Must not talk to a cluster or read the environment.
 """
@@ -14,6 +15,10 @@ from __future__ import annotations
 
 WORKLOAD_LABEL = "tugboat.dev/workload"
 SERVE_WORKLOAD = "serve"
+# The chart's operator pods, which the data plane also runs on the host (dataplane/operator_pods.py).
+NAME_LABEL, COMPONENT_LABEL = "app.kubernetes.io/name", "app.kubernetes.io/component"
+OPERATOR_NAME, OPERATOR_COMPONENT = "tugboat", "operator"
+OPERATOR_SELECTOR = f"{NAME_LABEL}={OPERATOR_NAME},{COMPONENT_LABEL}={OPERATOR_COMPONENT}"
 
 # How often a Node's conditions are re-stamped. kwok keeps nodes alive through Leases
 # (kwokctl passes --node-lease-duration-seconds), so conditions only need a rare refresh,
@@ -220,14 +225,26 @@ def node_stages() -> list[dict]:
     ]
 
 
+def _is(label: str, value: str, yes: bool = True) -> dict:
+    return {"key": _label(label), "operator": "In" if yes else "NotIn", "values": [value]}
+
+
 def pod_stages() -> list[dict]:
-    is_serve = {"key": _label(WORKLOAD_LABEL), "operator": "In", "values": [SERVE_WORKLOAD]}
-    not_serve = {"key": _label(WORKLOAD_LABEL), "operator": "NotIn", "values": [SERVE_WORKLOAD]}
+    not_serve = _is(WORKLOAD_LABEL, SERVE_WORKLOAD, False)
+    ready = {"statusTemplate": _pod_running_template(ready=True)}
+    unready = {"statusTemplate": _pod_running_template(ready=False)}
+    # Selectors only AND: "not the chart's operator" is "not component=operator", or
+    # "component=operator but another name".
     return [
-        _stage("pod-ready", "Pod", _pending_unstarted([not_serve]),
-               {"statusTemplate": _pod_running_template(ready=True)}),
-        _stage("pod-ready-serve", "Pod", _pending_unstarted([is_serve]),
-               {"statusTemplate": _pod_running_template(ready=False)}),
+        _stage("pod-ready", "Pod",
+               _pending_unstarted([not_serve, _is(COMPONENT_LABEL, OPERATOR_COMPONENT, False)]), ready),
+        _stage("pod-ready-other-operator", "Pod", _pending_unstarted([
+            not_serve, _is(COMPONENT_LABEL, OPERATOR_COMPONENT), _is(NAME_LABEL, OPERATOR_NAME, False)]),
+            ready),
+        _stage("pod-ready-serve", "Pod", _pending_unstarted([_is(WORKLOAD_LABEL, SERVE_WORKLOAD)]), unready),
+        _stage("pod-ready-tugboat-operator", "Pod", _pending_unstarted([
+            not_serve, _is(COMPONENT_LABEL, OPERATOR_COMPONENT), _is(NAME_LABEL, OPERATOR_NAME)]),
+            unready),
         _stage("pod-complete", "Pod", [
             _NOT_DELETING,
             {"key": ".status.phase", "operator": "In", "values": ["Running"]},

@@ -2,7 +2,8 @@
 
 kwok only fakes pods. This package is their stand-in for the demo and the e2e tests: a fake
 KubeRay (RayJob -> RayCluster -> pods placed by the real scheduler; entrypoints on a local Ray
-cluster), a host runner for Tugboat workload Jobs, and loopback serving processes, next to a
+cluster), a host runner for Tugboat workload Jobs, loopback serving processes and the chart's operator
+pods (with their ServiceAccount's token), next to a
 local MLflow server and Ray head. Dev infrastructure only: the operator never imports it.
 """
 

@@ -1,6 +1,7 @@
 """The dev data plane as one object: local services plus the three loops, started and stopped together.
 
-Decides the order of things: services first (the loops need Ray's address and MLflow's URL),
+Decides the order of things (the loops: Jobs, serving pods, the chart's operator pods, KubeRay's
+stand-in and the gateway): services first (the loops need Ray's address and MLflow's URL),
 loops after, then (when asked for) Prometheus, which scrapes what the serving loop runs; on
 stop, Prometheus first, then the loops (they stop the processes they started), services last.
 Must not be imported by the operator: it is dev infrastructure, the stand-in for what a real
@@ -18,6 +19,7 @@ from ..prometheus import DevPrometheus
 from .jobs import JobRunner
 from .kuberay import FakeKubeRay
 from .loop import ReconcileLoop
+from .operator_pods import OperatorPodRunner
 from .ray_jobs import RayJobs
 from .scrape_targets import ScrapeTargetServer, serving_targets
 from .services import ServiceInfo, Services
@@ -71,7 +73,8 @@ class DataPlane:
         info = self.services.start()
         try:
             serving = ServingRunner(api_client_for(self.kubeconfig), self.state_dir)
-            self.loops = [JobRunner(api_client_for(self.kubeconfig), self.state_dir), serving]
+            self.loops = [JobRunner(api_client_for(self.kubeconfig), self.state_dir), serving,
+                          OperatorPodRunner(api_client_for(self.kubeconfig), self.state_dir)]
             if info.ray_dashboard_url:
                 self.loops.append(FakeKubeRay(api_client_for(self.kubeconfig), self.state_dir,
                                               RayJobs(info.ray_dashboard_url), info.mlflow_url))

@@ -115,3 +115,39 @@ def owner_kind(obj: Mapping) -> str | None:
         if ref.get("controller"):
             return ref.get("kind")
     return None
+
+
+def with_bind(argv: list[str], host: str) -> list[str]:
+    """Replace the address the operator's endpoints bind (`--bind`) with the pod IP: in a pod,
+    0.0.0.0 means the pod's own interface; on this host it would mean every interface."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--bind":
+            skip = True
+            continue
+        if not arg.startswith("--bind="):
+            out.append(arg)
+    return [*out, f"--bind={host}"]
+
+
+def probe_target(container: Mapping) -> tuple[str, int]:
+    """(path, port) of the container's readiness probe, else its liveness probe (httpGet only);
+    a named port is looked up in the container's ports."""
+    for kind in ("readinessProbe", "livenessProbe"):
+        get = (container.get(kind) or {}).get("httpGet")
+        if not get:
+            continue
+        port = get.get("port")
+        if isinstance(port, str) and not port.isdigit():
+            named = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
+            if port not in named:
+                raise PodSpecError(f"container {container.get('name')!r}: {kind} names port "
+                                   f"{port!r}, which it does not declare")
+            port = named[port]
+        return get.get("path") or "/", int(port)
+    raise PodSpecError(f"container {container.get('name')!r} has no httpGet readiness or liveness "
+                       "probe: the dev data plane could not tell when it is ready")

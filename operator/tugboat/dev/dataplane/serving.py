@@ -78,8 +78,10 @@ def _service_of(pod: dict) -> str | None:
 
 class ServingRunner(ReconcileLoop):
     name = "serving"
+    selector = SERVE_SELECTOR
     targets = (WatchTarget("pods", label_selector=SERVE_SELECTOR),)
     busy_interval = 1.0
+    endpoints_file = "endpoints.json"
 
     def __init__(self, api_client: client.ApiClient, state_dir: Path):
         super().__init__(api_client)
@@ -90,13 +92,13 @@ class ServingRunner(ReconcileLoop):
 
     @property
     def endpoints_json(self) -> Path:
-        return self.state_dir / "endpoints.json"
+        return self.state_dir / self.endpoints_file
 
     def busy(self) -> bool:
         return bool(self.servers)
 
     def reconcile_all(self) -> None:
-        pods = {p["metadata"]["uid"]: p for p in self.kube.list("v1", "Pod", label_selector=SERVE_SELECTOR)}
+        pods = {p["metadata"]["uid"]: p for p in self.kube.list("v1", "Pod", label_selector=self.selector)}
         self.unrunnable &= set(pods)
         changed = False
         for uid, server in list(self.servers.items()):
@@ -133,19 +135,20 @@ class ServingRunner(ReconcileLoop):
         if not pod_ip:
             return False  # kwok writes it with Running; a later pass sees it
         try:  # a MaterializeError (a ConfigMap not there yet) propagates and is retried
-            ip = require_loopback(pod_ip, "a serving pod's IP")
-            port = container_port(container)
+            ip = require_loopback(pod_ip, f"the IP of pod {_key(pod)}")
             mounts = self.volumes.mounts(ns, meta["name"], pod["spec"], container)
             env = container_env(resolve_env(self.kube, ns, meta, container), mounts)
             if faults := fault_env(read_rules(self.state_dir), pod):
                 env |= faults
-                self.log.warning("serving: pod %s starts with DEV fault injection %s", _key(pod), faults)
-            argv = with_listen(container_argv(container, env, mounts, sys.executable), ip, port)
+                self.log.warning("%s: pod %s starts with DEV fault injection %s", self.name, _key(pod),
+                                 faults)
+            argv = container_argv(container, env, mounts, sys.executable)
+            port, argv, env = self._listen(pod, container, ip, argv, env)
         except (PodSpecError, NotLoopback) as exc:
             status = unstartable_status(pod, str(exc), rfc3339(datetime.now(UTC)))
             self.kube.patch_status("v1", "Pod", meta["name"], ns, status)
             self.unrunnable.add(meta["uid"])
-            self.log.warning("serving: pod %s cannot run: %s", _key(pod), exc)
+            self.log.warning("%s: pod %s cannot run: %s", self.name, _key(pod), exc)
             return False
         server = Server(pod, ip, port, argv, env, work_dir(self.state_dir, ns, meta["name"]),
                         self.state_dir / "logs" / f"{ns}_{meta['name']}.log")
@@ -153,11 +156,20 @@ class ServingRunner(ReconcileLoop):
         self._launch(server)
         return True
 
+    def _listen(self, pod: dict, container: dict, ip: str, argv: list[str],
+                env: dict) -> tuple[int, list[str], dict]:
+        """The port to probe, and the argv and env that make the process listen on the pod IP."""
+        port = container_port(container)
+        return port, with_listen(argv, ip, port), env
+
+    def _probe_url(self, server: Server) -> str:
+        return f"http://{server.ip}:{server.port}{readiness_path(main_container(server.pod['spec']))}"
+
     def _launch(self, server: Server) -> None:
         server.proc = hostproc.start(server.argv, server.log_path, hostproc.base_env(server.env),
                                      cwd=server.cwd, append=server.restarts > 0)
         server.started_at, server.crashed, server.ready = rfc3339(datetime.now(UTC)), None, False
-        self.log.info("serving: pod %s on %s:%d pid %d%s: %s", _key(server.pod), server.ip, server.port,
+        self.log.info("%s: pod %s on %s:%d pid %d%s: %s", self.name, _key(server.pod), server.ip, server.port,
                       server.proc.pid, f" (restart {server.restarts})" if server.restarts else "",
                       hostproc.describe(server.argv))
 
@@ -169,17 +181,16 @@ class ServingRunner(ReconcileLoop):
             server.crashed = (code, hostproc.last_line(server.log_path) or f"exit code {code}")
             server.ready = False
             server.restart_at = time.monotonic() + min(MAX_BACKOFF, 2.0 ** server.restarts)
-            self.log.info("serving: pod %s exited %d; restarting in %.0fs", _key(server.pod), code,
+            self.log.info("%s: pod %s exited %d; restarting in %.0fs", self.name, _key(server.pod), code,
                           server.restart_at - time.monotonic())
         if server.crashed is not None and time.monotonic() >= server.restart_at:
             server.restarts += 1
             self._launch(server)
             changed = True  # a new pid for endpoints.json
         if server.crashed is None:
-            url = f"http://{server.ip}:{server.port}{readiness_path(main_container(server.pod['spec']))}"
-            ready = hostproc.http_ok(url)
+            ready = hostproc.http_ok(self._probe_url(server))
             if ready != server.ready:
-                self.log.info("serving: pod %s %s", _key(server.pod), "Ready" if ready else "not Ready")
+                self.log.info("%s: pod %s %s", self.name, _key(server.pod), "Ready" if ready else "not Ready")
             server.ready = ready
         self._write_status(server)
         return changed
@@ -206,7 +217,7 @@ class ServingRunner(ReconcileLoop):
     def _stop_server(self, uid: str, server: Server, why: str) -> None:
         if server.proc is not None:
             code = hostproc.stop(server.proc)
-            self.log.info("serving: pod %s: %s: stopped pid %d (exit %s)", _key(server.pod), why,
+            self.log.info("%s: pod %s: %s: stopped pid %d (exit %s)", self.name, _key(server.pod), why,
                           server.proc.pid, code)
         del self.servers[uid]
 
