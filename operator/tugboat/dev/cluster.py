@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -34,6 +36,34 @@ def pod_cidr(cluster_name: str) -> str:
     return f"127.{2 + digest[0] % 253}.{digest[1]}.0/24"
 
 
+PORT_OPTIONS = ("kubeApiserverPort", "etcdPort", "etcdPeerPort", "kubeControllerManagerPort",
+                "kubeSchedulerPort", "kwokControllerPort")
+# Below Linux's ephemeral range (32768+) and below where kwokctl hands out ports by itself (the first
+# free ones counting down from 32765): a component restarted by the chaos suite finds its port
+# still free even while other clusters start on this machine.
+PORT_RANGE = (20000, 32000)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_block(count: int = len(PORT_OPTIONS), attempts: int = 50) -> list[int] | None:
+    """`count` consecutive free loopback ports at a random place in PORT_RANGE, or None."""
+    pick = random.SystemRandom()
+    for _ in range(attempts):
+        base = pick.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
+        ports = list(range(base, base + count))
+        if all(_bindable(p) for p in ports):
+            return ports
+    return None
+
+
 def _config(workdir: Path, cluster_name: str) -> list[dict]:
     """kwokctl's configuration documents: options, kwok's pod CIDR, then the Stages kwok plays
     (dev/stages.py)."""
@@ -54,6 +84,7 @@ def _config(workdir: Path, cluster_name: str) -> list[dict]:
             "etcdBinary": b["etcd"],
             "etcdctlBinary": b["etcdctl"],
             "cacheDir": str(workdir / "cache"),
+            **dict(zip(PORT_OPTIONS, port_block() or (), strict=False)),
         },
         "componentsPatches": [
             # Without a default route the apiserver cannot pick an advertise address by itself.
