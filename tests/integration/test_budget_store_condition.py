@@ -50,14 +50,23 @@ def _budget_store(kube, status: str):
     return check
 
 
-def test_the_condition_follows_the_store(kube, store, agent):
+def _column(cluster) -> str:
+    """The BUDGETSTORE column of `kubectl get agd -o wide`."""
+    header, row = cluster.kubectl("get", "agd", AGENT, "-n", NS, "-o", "wide").stdout.splitlines()[:2]
+    at = header.index("BUDGETSTORE")  # empty cells make split() unreliable: read at the offset
+    return row[at:].split()[0]
+
+
+def test_the_condition_follows_the_store(cluster, kube, store, agent):
     up = wait_for(_budget_store(kube, "True"), timeout=60, what="BudgetStore True")
     assert up["reason"] == "BudgetStoreReachable" and f"127.0.0.1:{store.port}" in up["message"]
+    assert _column(cluster) == "True"
 
     store.stop()
     lost = time.monotonic()
     down = wait_for(_budget_store(kube, "False"), timeout=FLIP_SECONDS, what="BudgetStore False")
     print(f"BudgetStore False {time.monotonic() - lost:.1f}s after the store stopped")
+    assert _column(cluster) == "False"
     assert down["reason"] == "BudgetStoreUnreachable"
     assert "onStoreUnavailable FailOpen: serving uncounted" in down["message"], down["message"]
     warnings = wait_for(lambda: [e for e in events_for(kube, AGENT, NS)
