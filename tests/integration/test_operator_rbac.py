@@ -22,6 +22,7 @@ from tugboat.dev.tools import repo_root, tool
 NS = "tugboat-system"
 SA = f"system:serviceaccount:{NS}:tugboat-operator"
 MARK = "tugboat.dev/created-by-operator"
+TENANT_LABEL = "tugboat.dev/tenant"
 RBAC_TEMPLATES = ("rbac.yaml", "namespace-guard.yaml", "tenant-clusterrole.yaml")
 EXAMPLES = repo_root() / "examples"
 GATEWAY_NS, GATEWAY = "tugboat-gateway", "tugboat"
@@ -80,6 +81,9 @@ def chart_rbac(cluster):
     cluster.kubectl("create", "namespace", NS, check=False)
     for ns in ("ml-platform", "team-a", "team-b"):
         cluster.kubectl("create", "namespace", ns, check=False)
+    # The examples' Tenants claim these existing namespaces: the platform team hands them over.
+    for ns in ("team-a", "team-b"):
+        cluster.kubectl("label", "namespace", ns, f"{TENANT_LABEL}={ns}", "--overwrite")
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-",
                     input=_helm_rbac())
     # The guard is enforced once the policy's type check has run (its status says so).
@@ -198,10 +202,51 @@ def test_it_cannot_delete_a_namespace_it_did_not_create(cluster, chart_rbac):
     # Nor can it mark one as its own first: the mark is set when the operator creates it.
     marked = as_operator(cluster, "annotate", "namespace", name, f"{MARK}=true")
     assert marked.returncode != 0 and "only when it creates a namespace" in marked.stderr, marked.stderr
-    # Its ordinary writes (labels, as a Tenant's adoption makes) still pass.
-    assert as_operator(cluster, "label", "namespace", name, "tugboat.dev/tenant=x").returncode == 0
     assert cluster.kubectl("get", "namespace", name).returncode == 0
     cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def _label(cluster, name: str, *labels: str) -> subprocess.CompletedProcess:
+    return as_operator(cluster, "label", "namespace", name, *labels, "--overwrite")
+
+
+def _labels(cluster, name: str) -> dict:
+    out = cluster.kubectl("get", "namespace", name, "-o", "yaml").stdout
+    return yaml.safe_load(out)["metadata"].get("labels") or {}
+
+
+def test_it_cannot_make_an_existing_namespace_a_tenant_one(cluster, chart_rbac):
+    """The RoleBinding guard trusts the tenant label: on a namespace the operator did not create,
+    only the platform team sets it (adopting a namespace it listed in a Tenant); the operator
+    may keep it, drop it, and write its other labels."""
+    name = f"claimed-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    refused = _label(cluster, name, f"{TENANT_LABEL}=mallory")
+    assert refused.returncode != 0 and "operator-namespaces.tugboat.dev" in refused.stderr, refused.stderr
+    assert f"kubectl label namespace {name} {TENANT_LABEL}=mallory" in refused.stderr, refused.stderr
+    assert TENANT_LABEL not in _labels(cluster, name)
+    # So no RoleBinding can follow it there.
+    assert as_operator(cluster, "create", "-f", "-",
+                       input=binding("tugboat-tenant", name, "tugboat-tenant")).returncode != 0
+    # Handed over by the platform team: the operator's own apply (same value) and labels pass.
+    cluster.kubectl("label", "namespace", name, f"{TENANT_LABEL}=team-c")
+    same = _label(cluster, name, f"{TENANT_LABEL}=team-c", "tugboat.dev/rollout-wave=2")
+    assert same.returncode == 0, same.stderr
+    moved = _label(cluster, name, f"{TENANT_LABEL}=mallory")
+    assert moved.returncode != 0 and "--overwrite (it is team-c now)" in moved.stderr, moved.stderr
+    assert _labels(cluster, name)[TENANT_LABEL] == "team-c"
+    dropped = as_operator(cluster, "label", "namespace", name, f"{TENANT_LABEL}-")
+    assert dropped.returncode == 0, dropped.stderr
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def test_it_labels_a_namespace_it_created(cluster, chart_rbac):
+    name = f"made-{uuid.uuid4().hex[:6]}"
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": {MARK: "true"}}}
+    assert as_operator(cluster, "create", "-f", "-", input=yaml.safe_dump(ns)).returncode == 0
+    labelled = _label(cluster, name, f"{TENANT_LABEL}=team-c")
+    assert labelled.returncode == 0, labelled.stderr
+    assert as_operator(cluster, "delete", "namespace", name, "--wait=false").returncode == 0
 
 
 def test_it_deletes_a_namespace_it_created(cluster, chart_rbac):
