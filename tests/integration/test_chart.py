@@ -28,6 +28,7 @@ def test_chart_lints_strictly():
     ("resources.requests.cpu=lots", "at '/resources/requests/cpu'"),
     ("admissionPolicy=false", "additional properties 'admissionPolicy' not allowed"),
     ("monitoring.dashboard.enabled=yes-please", "at '/monitoring/dashboard/enabled'"),
+    ("budgetStore=memcached://cache:11211", "at '/budgetStore'"),
 ])
 def test_lint_refuses_a_bad_value(value, complaint):
     out = _helm("lint", "--strict", str(CHART), "--set", value)
@@ -69,3 +70,10 @@ def test_reserved_namespaces_reach_the_operator():
     assert out.returncode == 0, out.stderr
     assert '{name: TUGBOAT_RESERVED_NAMESPACES, value: "istio-*,vault"}' in out.stdout
     assert "TUGBOAT_RESERVED_NAMESPACES" not in _helm("template", "tugboat", str(CHART)).stdout
+
+
+def test_the_budget_store_reaches_the_operator():
+    out = _helm("template", "tugboat", str(CHART), "--set", "budgetStore=redis://redis.budget:6379/0")
+    assert out.returncode == 0, out.stderr
+    assert '{name: TUGBOAT_BUDGET_STORE, value: "redis://redis.budget:6379/0"}' in out.stdout
+    assert "TUGBOAT_BUDGET_STORE" not in _helm("template", "tugboat", str(CHART)).stdout
