@@ -34,11 +34,11 @@ def budget_store_condition(probe: StoreProbe, tenant: TenantView) -> tuple[str, 
     mode = tenant.spec.token_budget.on_store_unavailable
     if probe.reachable:
         return (BUDGET_STORE, True, Reason.BUDGET_STORE_REACHABLE,
-                f"shared token budget store {probe.where} answers: Tenant {tenant.name}'s budget "
-                "counts every replica of its AgentDeployments")
+                f"shared token budget store {probe.where} answers the operator's ping: Tenant "
+                f"{tenant.name}'s budget counts every replica of its AgentDeployments")
     return (BUDGET_STORE, False, Reason.BUDGET_STORE_UNREACHABLE,
-            f"shared token budget store {probe.where} unreachable ({probe.error or 'no answer'}); "
-            f"onStoreUnavailable {mode}: {_WHILE_DOWN[mode]}")
+            f"shared token budget store {probe.where} unreachable from the operator "
+            f"({probe.error or 'no answer'}); onStoreUnavailable {mode}: {_WHILE_DOWN[mode]}")
 
 
 def with_budget_store(outcome: Outcome, old_conditions: list, probe: StoreProbe | None,
