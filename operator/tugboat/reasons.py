@@ -73,6 +73,8 @@ class Reason(StrEnum):
     ROUTE_ACCEPTED = "RouteAccepted"
     REPLICA_RATIO = "ReplicaRatio"
     NO_GATEWAY_API = "NoGatewayAPI"
+    BUDGET_STORE_REACHABLE = "BudgetStoreReachable"
+    BUDGET_STORE_UNREACHABLE = "BudgetStoreUnreachable"
     # Rollout (ModelRelease canary; also Events on the AgentDeployments it reaches)
     NO_TARGETS = "NoTargets"
     FIRST_RELEASE = "FirstRelease"

@@ -31,6 +31,7 @@ def test_chart_lints_strictly():
     ("monitoring.dashboard.enabled=yes-please", "at '/monitoring/dashboard/enabled'"),
     ("prometheusUrl=prometheus:9090", "at '/prometheusUrl'"),
     ("releaseNamespaces={Not_A_Label}", "at '/releaseNamespaces/0'"),
+    ("budgetStore=memcached://cache:11211", "at '/budgetStore'"),
 ])
 def test_lint_refuses_a_bad_value(value, complaint):
     out = _helm("lint", "--strict", str(CHART), "--set", value)
@@ -93,3 +94,10 @@ def test_a_disruption_budget_keeps_one_replica_only_when_there_are_two():
         "app.kubernetes.io/name": "tugboat", "app.kubernetes.io/instance": "tugboat"}}}
     one = _helm("template", "tugboat", str(CHART), "--set", "replicas=1")
     assert one.returncode == 0 and "PodDisruptionBudget" not in one.stdout, one.stderr
+
+
+def test_the_budget_store_reaches_the_operator():
+    out = _helm("template", "tugboat", str(CHART), "--set", "budgetStore=redis://redis.budget:6379/0")
+    assert out.returncode == 0, out.stderr
+    assert '{name: TUGBOAT_BUDGET_STORE, value: "redis://redis.budget:6379/0"}' in out.stdout
+    assert "TUGBOAT_BUDGET_STORE" not in _helm("template", "tugboat", str(CHART)).stdout

@@ -3,14 +3,13 @@ windows roll over on the epoch, and a store outage fails open or closed as confi
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.redis_server import RedisServer
 from tests.workloads.serve_fixtures import (  # noqa: F401
     ServeProcess,
     free_port,
@@ -22,35 +21,6 @@ from tugboat_workloads.serve.budget_store import RedisBudgetStore
 from tugboat_workloads.serve.guardrail_config import TokenBudgetConfig
 from tugboat_workloads.serve.metrics import Identity, ServeMetrics
 from tugboat_workloads.serve.token_budget import TokenBudget
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class RedisServer:
-    def __init__(self, tmp_path):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._proc = subprocess.Popen(
-            [REDIS_SERVER, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1",
-             "--port", str(self.port), "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self._proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self):
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -235,4 +235,6 @@ PRINTER_COLUMNS = [
     {"name": "Traffic", "type": "string", "jsonPath": ".status.traffic", "priority": 1},
     {"name": "Graph", "type": "string", "jsonPath": ".status.graph.served"},
     {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
+    {"name": "BudgetStore", "type": "string", "priority": 1,
+     "jsonPath": '.status.conditions[?(@.type=="BudgetStore")].status'},
 ]

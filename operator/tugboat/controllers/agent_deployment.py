@@ -1,6 +1,6 @@
 """AgentDeployment: gather the Tenant, the model line's releases (with their rollout plans for
-this deployment), the trusted key, our two track Deployments and, with a gateway, our HTTPRoute
-for the pure decision."""
+this deployment), the trusted key, our two track Deployments, with a gateway our HTTPRoute, and
+whether the shared budget store answers, for the pure decision."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..builders.agent_deployment import (
 from ..kube.client import Kube
 from ..reconcile import agent_deployment as agd
 from ..reconcile.outcome import Meta
+from .budget_store import PROBER
 from .engine import current_status
 from .gather import tenant_of_namespace
 from .indexes import MODEL_LINE, lookup
@@ -82,7 +83,8 @@ def observe(kube: Kube, obj: dict, s: Settings) -> agd.Observed:
         **traffic,
         hpa_exists=hpa is not None, config=serving_config(s),
         trust_source=f"{s.system_namespace}/{TRUST_CONFIGMAP}",
-        served_graphs=served_graphs(s, meta.namespace, meta.name) if deployment else None)
+        served_graphs=served_graphs(s, meta.namespace, meta.name) if deployment else None,
+        budget_store=PROBER.probe(s.budget_store) if s.budget_store else None)
 
 
 def agent_deployments_of_line(kube: Kube, line: str) -> list[tuple[str, str]]:

@@ -5,4 +5,4 @@ Importing this module registers the handlers; `tugboat run` imports it and start
 
 from __future__ import annotations
 
-from . import wiring  # noqa: F401  (registers handlers and the startup hook)
+from . import budget_store, wiring  # noqa: F401  (registers handlers and the startup hook)

@@ -6,9 +6,10 @@ patterns in the runtime's RE2 dialect, a fallback it can serve), the serving
 objects of both tracks (which releases they serve is `release_tracks`' rule), the canary's
 pods (following the weight; at weight 0 they go after a delay through a gateway, at once by
 replica ratio, where pods are the split), the hand-over after a promotion (the canary keeps the
-traffic until the stable track serves the promoted release) and the status. Never serves
-anything unverified: without a verified release or a trusted key no Deployment is desired and
-existing ones are deleted. Must not read the cluster or the clock (`now` comes in).
+traffic until the stable track serves the promoted release) and the status (its BudgetStore
+condition is `budget_store`'s). Never serves anything unverified: without a verified release or
+a trusted key no Deployment is desired and existing ones are deleted. Must not read the cluster
+or the clock (`now` comes in).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..builders.agent_deployment import (
 )
 from ..builders.naming import label_value
 from ..reasons import Reason
+from .budget_store import StoreProbe, with_budget_store
 from .outcome import EventIntent, Meta, Outcome, phase_event, set_conditions
 from .release_tracks import ReleaseView, Tracks, tracks_for
 from .serving_graph import PublishedGraph, plan_graph
@@ -98,6 +100,7 @@ class Observed:
     route_foreign_owner: str | None = None
     gateway_found: bool | None = None  # the Gateway of spec.traffic.gatewayRef; None: not looked up
     gateway_api: bool = True  # the cluster serves Gateway API HTTPRoutes
+    budget_store: StoreProbe | None = None  # the shared token budget store; None: none configured
 
 
 def _plan_for(rollout: dict, target: tuple[str, str] | None) -> TargetPlan | None:
@@ -508,6 +511,11 @@ def _serving(observed: Observed, spec: AgentDeploymentSpec, status: AgentDeploym
 
 
 def decide(observed: Observed, now: datetime) -> Outcome:
+    return with_budget_store(_decide(observed, now), observed.status.conditions, observed.budget_store,
+                             observed.tenant, observed.meta.generation, now)
+
+
+def _decide(observed: Observed, now: datetime) -> Outcome:
     meta, old, raw = observed.meta, observed.status, observed.spec or {}
     tenant = observed.tenant
     checks = [require_tenant(tenant, meta.namespace, required=True),

@@ -51,6 +51,15 @@ def test_settle_refunds_unused_tokens_but_not_into_a_later_window():
     assert budget.used("acme") == 0
 
 
+def test_settle_charges_what_was_generated_beyond_the_reservation():
+    # A fallback answer generates the primary's tokens and the fallback's: up to twice maxTokens.
+    budget = TokenBudget(TokenBudgetConfig(tokens_per_window=10, window_seconds=60), FakeClock())
+    _, reservation = budget.reserve("acme", 4)
+    budget.settle(reservation, 8)
+    assert budget.used("acme") == 8
+    assert budget.reserve("acme", 3)[0].status == 429
+
+
 def test_a_request_larger_than_the_whole_window_is_a_400_not_a_retry():
     budget = TokenBudget(TokenBudgetConfig(tokens_per_window=3, window_seconds=60), FakeClock())
     verdict, _ = budget.reserve("acme", 4)

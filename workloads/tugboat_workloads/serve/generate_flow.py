@@ -2,7 +2,7 @@
 
 Order: parse -> admission chain (caller key, permission, tools, prompt filter) -> token budget
 reservation -> dev faults (off unless the process was started with them) -> primary model ->
-success score -> fallback guardrail -> settle the budget.
+success score -> fallback guardrail -> settle the budget (with the tokens generated).
 Every guardrail decision is counted; every request gets exactly one audit line (when guardrails
 are on) and one requests_total increment. Must not know aiohttp: it returns a plain `Reply`.
 """
@@ -97,7 +97,9 @@ async def _decide(rt: Runtime, request: GenerateRequest) -> tuple[_Outcome, ApiK
         outcome = await _answer(rt, request, prompt_tokens)
         return outcome, admission.caller
     finally:
-        rt.budget.settle(reservation, outcome.tokens if outcome else 0)
+        # The models' work is the cost: a fallback's discarded primary attempt and a refused
+        # answer count, though the caller gets fewer tokens (or none) back.
+        rt.budget.settle(reservation, outcome.generated if outcome else 0)
 
 
 def _prompt_tokens(rt: Runtime, request: GenerateRequest) -> list[int]:

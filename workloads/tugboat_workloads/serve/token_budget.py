@@ -1,7 +1,9 @@
 """Token budget guardrail (cost guard): tokens per tenant per fixed time window.
 
 Decides whether a request may spend `maxTokens` now, reserving them so that concurrent requests
-cannot overrun the budget, and settles the reservation with the tokens actually delivered.
+cannot overrun the budget, and settles the reservation with the tokens its models actually
+generated (a fallback answer's discarded primary attempt and a refused answer included; a fallback
+may generate more than was reserved, and that overrun is charged too).
 Without a store, windows start at a tenant's first request after the previous one ended and
 state lives in this process only (each replica enforces its own share). With a shared store
 (budget_store), every replica of the tenant counts against one epoch-aligned window; when the
@@ -70,21 +72,22 @@ class TokenBudget:
         window.used += tokens
         return allow(GUARDRAIL), Reservation(tenant, window.start, tokens)
 
-    def settle(self, reservation: Reservation, used_tokens: int) -> None:
-        """Give back the unused part of a reservation if its window is still current."""
-        unused = max(0, reservation.tokens - used_tokens)
-        if reservation.window is None or not unused:
+    def settle(self, reservation: Reservation, generated_tokens: int) -> None:
+        """Correct a reservation to what was generated, if its window is still current: give back
+        the unused part, or charge the overrun."""
+        delta = generated_tokens - reservation.tokens
+        if reservation.window is None or not delta:
             return
         if self._store is not None:
             try:
-                self._store.settle(reservation.tenant, int(reservation.window), -unused)
+                self._store.settle(reservation.tenant, int(reservation.window), delta)
                 self._store_health(True)
             except StoreUnavailable:
                 self._store_health(False)
             return
         window = self._windows.get(reservation.tenant)
         if window is not None and window.start == reservation.window:
-            window.used -= unused
+            window.used += delta
 
     def used(self, tenant: str) -> int:
         if self._store is not None:
