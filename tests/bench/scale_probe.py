@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 _SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
+_RECONCILES = re.compile(r'^tugboat_reconcile_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -48,6 +49,16 @@ def request_counts(metrics_text: str) -> Counter:
         if m:
             labels = dict(_LABEL.findall(m["labels"]))
             out[f'{labels.get("verb", "?")} {labels.get("resource", "")}'.strip()] += float(m["value"])
+    return out
+
+
+def reconcile_counts(metrics_text: str) -> Counter:
+    """The operator's own tugboat_reconcile_total summed by kind: who it reconciles, and how often."""
+    out: Counter = Counter()
+    for line in metrics_text.splitlines():
+        m = _RECONCILES.match(line)
+        if m:
+            out[dict(_LABEL.findall(m["labels"])).get("kind", "?")] += float(m["value"])
     return out
 
 
