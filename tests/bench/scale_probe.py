@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 
 _SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
-_RECONCILES = re.compile(r'^tugboat_reconcile_total\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)')
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -52,13 +51,17 @@ def request_counts(metrics_text: str) -> Counter:
     return out
 
 
-def reconcile_counts(metrics_text: str) -> Counter:
-    """The operator's own tugboat_reconcile_total summed by kind: who it reconciles, and how often."""
+def operator_counts(metrics_text: str) -> Counter:
+    """From the operator's own /metrics: reconcile passes by kind ("reconcile Tenant") and its
+    client's API requests by verb and kind ("get RayJob"), to name what keeps an idle one busy."""
     out: Counter = Counter()
     for line in metrics_text.splitlines():
-        m = _RECONCILES.match(line)
-        if m:
-            out[dict(_LABEL.findall(m["labels"])).get("kind", "?")] += float(m["value"])
+        name, _, rest = line.partition("{")
+        if name not in ("tugboat_reconcile_total", "tugboat_api_requests_total"):
+            continue
+        labels = dict(_LABEL.findall(rest.rpartition("}")[0]))
+        verb = "reconcile" if name == "tugboat_reconcile_total" else labels.get("verb", "?")
+        out[f'{verb} {labels.get("kind", "?")}'] += float(rest.rpartition("}")[2])
     return out
 
 

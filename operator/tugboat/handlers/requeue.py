@@ -3,7 +3,9 @@
 A reconcile asks to be woken (its Outcome's `requeue_after`: a pause ending, the next analysis
 interval, a stage to poll), or failed and is retried with exponential back-off. Either way the object
 is queued once: a later request for an earlier time moves its wake-up forward, a later one is
-dropped, so a storm of events or failures never grows a chain of timers per object.
+dropped, so a storm of events or failures never grows a chain of timers per object. A due wake-up
+stays in the queue until a worker is free to run it: while every worker is busy, a burst of events
+for one object still collapses into one pass, instead of lining up behind the busy workers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RequeueQueue:
         self._clock = clock
         # Due reconciles run here, so one slow pass never delays another object's wake-up.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tugboat-requeued")
+        self._free = threading.Semaphore(workers)
         self._due: dict[Hashable, float] = {}
         self._jobs: dict[Hashable, Callable[[], None]] = {}
         self._heap: list[tuple[float, int, Hashable]] = []
@@ -108,12 +111,18 @@ class RequeueQueue:
             return None
 
     def _run(self) -> None:
-        while (job := self._next_due()) is not None:
-            self._pool.submit(_guarded, job)
+        while True:
+            self._free.acquire()  # a worker first, then the earliest due wake-up
+            job = self._next_due()
+            if job is None:
+                self._free.release()
+                return
+            self._pool.submit(self._guarded, job)
 
-
-def _guarded(job: Callable[[], None]) -> None:
-    try:
-        job()
-    except Exception:  # noqa: BLE001 - one failing wake-up must not stop the others
-        log.exception("requeued reconcile failed")
+    def _guarded(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - one failing wake-up must not stop the others
+            log.exception("requeued reconcile failed")
+        finally:
+            self._free.release()
