@@ -102,8 +102,9 @@ def login(**_) -> kopf.ConnectionInfo:
 def enqueue(kind: Kind, name: str, namespace: str | None) -> None:
     """Wake the object now, through the queue: a burst of events (our own writes, a fan-out from a
     Tenant or a release) collapses into the one pass already waiting, and kopf's threads go back
-    to the watches at once instead of waiting on reconciles."""
-    REQUEUE.schedule((kind.kind, namespace, name), 0, _wake(kind, name, namespace))
+    to the watches at once instead of waiting on reconciles. Not gated by peering: kopf delivers
+    events to the active replica only (our gate may not have seen kopf's own resume yet)."""
+    REQUEUE.schedule((kind.kind, namespace, name), 0, lambda: run_reconcile(kind, name, namespace))
 
 
 def _wake(kind: Kind, name: str, namespace: str | None) -> Callable[[], None]:
