@@ -80,3 +80,33 @@ def test_wake_ups_wait_in_the_queue_for_a_free_worker_and_collapse_there():
     time.sleep(0.3)
     assert runs == [1] and queue.pending() == 0
     queue.stop()
+
+
+def test_a_wake_up_due_while_its_object_runs_waits_for_that_pass_and_runs_once_after():
+    """The echo of a pass's own status write: not a second worker blocked on the object's lock
+    beside the first, but one more pass once the first has ended."""
+    release, started = threading.Event(), threading.Event()
+    log, inside = [], []
+    queue = RequeueQueue(workers=2)
+
+    def job(n):
+        inside.append(n)
+        assert len(inside) == 1, "two passes of one object at once"
+        log.append(n)
+        started.set()
+        if n == 0:
+            release.wait(5)
+        inside.remove(n)
+    queue.schedule("a", 0, lambda: job(0))
+    assert started.wait(5)
+    for i in range(1, 10):
+        queue.schedule("a", 0, lambda i=i: job(i))
+    time.sleep(0.2)
+    assert log == [0] and queue.pending() == 1  # held, not handed to the idle second worker
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(log) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert log == [0, 1] and queue.pending() == 0
+    queue.stop()
