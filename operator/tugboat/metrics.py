@@ -14,6 +14,10 @@ from .api.kinds import KINDS
 
 RECONCILES = Counter("tugboat_reconcile_total", "Reconcile passes", ["kind", "result"])
 ERRORS = Counter("tugboat_reconcile_errors_total", "Reconcile passes that raised", ["kind", "error"])
+# Every request of our own client (kube/client.py); kopf's watches and peering are not in it. An
+# idle operator sends none: a rate here while nothing changes names a poll (issue #12).
+API_REQUESTS = Counter("tugboat_api_requests_total", "Requests the operator's client sent to the API server",
+                       ["verb", "kind"])
 DURATION = Histogram("tugboat_reconcile_duration_seconds", "Reconcile pass duration", ["kind"],
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 

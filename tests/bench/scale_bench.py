@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -63,6 +64,11 @@ class Sampler(threading.Thread):
 
 def requests(cluster: DevCluster):
     return scale_probe.request_counts(cluster.kubectl("get", "--raw", "/metrics").stdout)
+
+
+def operator_counts(op: OperatorProcess):
+    with urllib.request.urlopen(f"http://{op.metrics_address}/metrics", timeout=10) as answer:
+        return scale_probe.operator_counts(answer.read().decode())
 
 
 def start_operator(cluster: DevCluster, work: Path, src: Path | None) -> OperatorProcess:
@@ -170,11 +176,13 @@ def measure(n: int, args, work: Path) -> dict:
         result["api_requests"] = sum(result["api_requests_by_verb_resource"].values())
 
         idle0, idle_cpu0 = requests(cluster), scale_probe.proc_stats(op.proc.pid)["cpu_seconds"]
+        passes0 = operator_counts(op)
         time.sleep(args.idle_seconds)
         idle = scale_probe.delta(requests(cluster), idle0)
         minutes = args.idle_seconds / 60
         result.update(idle_seconds=args.idle_seconds,
                       idle_requests_by_verb_resource=idle,
+                      idle_operator_by_verb_kind=scale_probe.delta(operator_counts(op), passes0),
                       idle_requests_per_minute=sum(idle.values()) / minutes if minutes else None,
                       idle_cpu_seconds_per_minute=(scale_probe.proc_stats(op.proc.pid)["cpu_seconds"]
                                                    - idle_cpu0) / minutes if minutes else None)

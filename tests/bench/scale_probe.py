@@ -51,5 +51,19 @@ def request_counts(metrics_text: str) -> Counter:
     return out
 
 
+def operator_counts(metrics_text: str) -> Counter:
+    """From the operator's own /metrics: reconcile passes by kind ("reconcile Tenant") and its
+    client's API requests by verb and kind ("get RayJob"), to name what keeps an idle one busy."""
+    out: Counter = Counter()
+    for line in metrics_text.splitlines():
+        name, _, rest = line.partition("{")
+        if name not in ("tugboat_reconcile_total", "tugboat_api_requests_total"):
+            continue
+        labels = dict(_LABEL.findall(rest.rpartition("}")[0]))
+        verb = "reconcile" if name == "tugboat_reconcile_total" else labels.get("verb", "?")
+        out[f'{verb} {labels.get("kind", "?")}'] += float(rest.rpartition("}")[2])
+    return out
+
+
 def delta(after: Counter, before: Counter) -> dict[str, float]:
     return {k: after[k] - before.get(k, 0) for k in sorted(after) if after[k] - before.get(k, 0) > 0}

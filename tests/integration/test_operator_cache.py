@@ -66,21 +66,23 @@ def verified_release(cluster, name: str) -> None:
     wait_for(kept, timeout=30, interval=0.2, what=f"{name}'s verified status")
 
 
-def started(start_operator):
+def started(start_operator, kube):
     op = start_operator("--priority", "1000")
     op.wait_for_log("caches synced", timeout=90)
     op.wait_for_log("tugboat operator: priority 1000")
+    # The Tenant, applied before any operator ran, gets its namespace from this one's first pass.
+    wait_for(lambda: kube.get_or_none("v1", "Namespace", NS), timeout=60, what=f"namespace {NS}")
     return op
 
 
 def test_a_change_made_while_the_operator_was_down_is_reconciled_after_it_starts(
         cluster, kube, tenant, start_operator):
-    op = started(start_operator)
+    op = started(start_operator, kube)
     apply(cluster, agent("early", "cache-r0"))
     wait_for(lambda: "cache-r0" in status_of(kube, "early").get("message", ""), what="waiting for cache-r0")
     op.stop()
     apply(cluster, agent("early", "cache-r1"))  # while nobody watches
-    started(start_operator)
+    started(start_operator, kube)
     wait_for(lambda: "cache-r1" in status_of(kube, "early").get("message", ""), timeout=60,
              what="the change made while the operator was down, reconciled from the fresh list")
 

@@ -38,7 +38,7 @@ NEEDED = [
     ("watch", "clusterkopfpeerings.kopf.dev", None), ("patch", "clusterkopfpeerings.kopf.dev/tugboat", None),
     ("create", "events", "team-a"),
     ("create", "rayjobs.ray.io", "ml-platform"), ("delete", "rayjobs.ray.io", "ml-platform"),
-    ("list", "pods", "ml-platform"), ("list", "nodes", None),
+    ("list", "pods", "ml-platform"), ("watch", "pods", None), ("list", "nodes", None),
     ("create", "jobs.batch", "ml-platform"), ("watch", "jobs.batch", "*"),
     ("watch", "configmaps", "*"), ("get", "configmaps", NS), ("patch", "configmaps", "team-a"),
     ("create", "services", "team-a"), ("patch", "serviceaccounts", "team-a"),

@@ -10,6 +10,7 @@ import yaml
 
 from tests.integration.conftest import operator_starter, running_cluster
 from tests.integration.helpers import condition_is, wait_for
+from tugboat.dev.tools import repo_root
 from tugboat.kube.client import Kube
 
 
@@ -56,13 +57,17 @@ def test_a_replica_paused_by_a_higher_peer_drops_its_queued_wake_ups(ha_cluster,
     first = start("--priority", "200", "--peering-lifetime", "10")
     first.wait_for_log("tugboat operator: priority 200")
     ha_cluster.kubectl("create", "namespace", "ml-platform")
-    # Waiting for a TrainingRun that does not exist: the release polls itself every few seconds.
-    ha_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump({
-        "apiVersion": "tugboat.dev/v1alpha1", "kind": "ModelRelease",
-        "metadata": {"name": "waiting", "namespace": "ml-platform"},
-        "spec": {"modelLine": "line", "source": {"trainingRun": "not-there"}}}))
-    wait_for(lambda: (kube.get("tugboat.dev/v1alpha1", "ModelRelease", "waiting", "ml-platform")
-                      .get("status") or {}).get("phase"), timeout=60, what="first replica reconciles")
+    # A running TrainingRun polls itself every few seconds (MLflow sends no events): its RayJob's
+    # status, written here as KubeRay would, says it runs.
+    run = yaml.safe_load((repo_root() / "examples" / "10-trainingrun.yaml").read_text())
+    run["metadata"]["name"] = "polling"
+    ha_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(run))
+    def run_status() -> dict:
+        return kube.get("tugboat.dev/v1alpha1", "TrainingRun", "polling", "ml-platform").get("status") or {}
+    job = wait_for(lambda: run_status().get("rayJobName"), timeout=60, what="first replica reconciles")
+    ha_cluster.kubectl("patch", "rayjob", job, "-n", "ml-platform", "--subresource=status", "--type=merge",
+                       "-p", '{"status": {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}}')
+    wait_for(lambda: run_status().get("phase") == "Running", timeout=60, what="the run running")
     higher = start("--priority", "900", "--peering-lifetime", "10")
     higher.wait_for_log("tugboat operator: priority 900")
     first.wait_for_log("standby: paused in favour of", timeout=60)

@@ -61,6 +61,16 @@ def test_request_counts_sum_by_verb_and_resource():
     assert scale_probe.delta(counts, {"PATCH tenants": 5, "LIST pods": 4}) == {"LIST pods": 6}
 
 
+def test_operator_counts_name_reconciles_by_kind_and_requests_by_verb_and_kind():
+    text = "\n".join([
+        'tugboat_reconcile_total{kind="Tenant",result="ok"} 4.0',
+        'tugboat_reconcile_total{kind="Tenant",result="error"} 1.0',
+        'tugboat_reconcile_created{kind="Tenant",result="ok"} 1.7e+09',
+        'tugboat_api_requests_total{kind="RayJob",verb="get"} 7.0',
+        'tugboat_api_requests_created{kind="RayJob",verb="get"} 1.7e+09'])
+    assert scale_probe.operator_counts(text) == {"reconcile Tenant": 5, "get RayJob": 7}
+
+
 def test_proc_stats_of_this_process():
     stats = scale_probe.proc_stats(os.getpid())
     assert stats["rss_mb"] > 1 and stats["cpu_seconds"] > 0

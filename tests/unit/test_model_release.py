@@ -41,6 +41,8 @@ def test_waits_for_training(now):
     assert cond(out, "Progressing") == ("True", "WaitingForTrainingRun")
     missing = mr.decide(observed(source=None), now)
     assert "TrainingRun moe not found" in missing.status.message
+    # The TrainingRun's creation and end wake the release (release-sources fan-out): no poll.
+    assert out.requeue_after is None and missing.requeue_after is None
 
 
 def test_export_job_shape(now):

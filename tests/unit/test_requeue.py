@@ -60,3 +60,53 @@ def test_failures_back_off_exponentially_per_object_and_success_resets():
     queue.succeeded("a")
     assert queue.failed("a", lambda: None) == 1.0
     queue.stop()
+
+
+def test_wake_ups_wait_in_the_queue_for_a_free_worker_and_collapse_there():
+    """Every worker busy: a burst of wake-ups for one object is one pass once a worker frees up,
+    not one pass per wake-up lined up behind the busy workers (issue #12: a Tenant woken by each
+    of its AgentDeployments as they were created ran once per deployment)."""
+    release, busy, done = threading.Event(), threading.Event(), threading.Event()
+    runs = []
+    queue = RequeueQueue(workers=1)
+    queue.schedule("slow", 0, lambda: (busy.set(), release.wait(5)))
+    assert busy.wait(5)
+    for _ in range(20):
+        queue.schedule("tenant", 0, lambda: (runs.append(1), done.set()))
+        time.sleep(0.005)
+    assert queue.pending() == 1
+    release.set()
+    assert done.wait(5)
+    time.sleep(0.3)
+    assert runs == [1] and queue.pending() == 0
+    queue.stop()
+
+
+def test_a_wake_up_due_while_its_object_runs_waits_for_that_pass_and_runs_once_after():
+    """The echo of a pass's own status write: not a second worker blocked on the object's lock
+    beside the first, but one more pass once the first has ended."""
+    release, started = threading.Event(), threading.Event()
+    log, inside = [], []
+    queue = RequeueQueue(workers=2)
+
+    def job(n):
+        inside.append(n)
+        assert len(inside) == 1, "two passes of one object at once"
+        log.append(n)
+        started.set()
+        if n == 0:
+            release.wait(5)
+        inside.remove(n)
+    queue.schedule("a", 0, lambda: job(0))
+    assert started.wait(5)
+    for i in range(1, 10):
+        queue.schedule("a", 0, lambda i=i: job(i))
+    time.sleep(0.2)
+    assert log == [0] and queue.pending() == 1  # held, not handed to the idle second worker
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(log) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert log == [0, 1] and queue.pending() == 0
+    queue.stop()

@@ -187,3 +187,16 @@ def test_without_an_incumbent_the_older_then_the_name_wins():
     assert min([a, b], key=lambda t: claim_key(t, "shared")) is a
     c = tenant_obj("a", "2026-01-01T00:00:00Z")
     assert min([a, c], key=lambda t: claim_key(t, "shared")) is c
+
+
+def test_a_tenants_reach_moves_with_its_spec_and_held_namespaces_not_its_counts():
+    """on_tenant_change re-judges the Tenant's namespaces only when this changes: its own usage
+    writes (one per AgentDeployment created) would otherwise re-judge every object, N times."""
+    from tugboat.controllers.tenant import tenant_reach
+
+    base = {"metadata": {"name": "t", "generation": 3},
+            "status": {"namespaces": ["b", "a"], "agentDeployments": 1}}
+    counted = {**base, "status": {**base["status"], "agentDeployments": 7}}
+    assert tenant_reach(counted) == tenant_reach(base)
+    assert tenant_reach({**base, "metadata": {"name": "t", "generation": 4}}) != tenant_reach(base)
+    assert tenant_reach({**base, "status": {"namespaces": ["a"]}}) != tenant_reach(base)

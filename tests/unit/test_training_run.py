@@ -70,7 +70,19 @@ def test_first_pass_desires_config_and_rayjob(now):
     assert config["storagePath"] == "/art/checkpoints/ml/moe-01234567"
     assert config["mlflow"] == {"trackingUri": "http://127.0.0.1:5000", "experiment": "tugboat"}
     assert out.status.phase == "Starting" and out.status.attempt == 1
-    assert out.requeue_after is not None
+    assert out.requeue_after is None  # the RayJob's and its pods' watch events wake the run
+
+
+def test_only_a_running_run_polls_and_at_the_live_rate(now):
+    """MLflow sends no events: a running run looks again every LIVE_POLL_SECONDS; one starting or
+    waiting for capacity is woken by RayJob and pod events instead of a timer per run."""
+    running = tr.decide(observed(ray_job=ray_job()), now)
+    assert running.status.phase == "Running" and running.requeue_after == tr.LIVE_POLL_SECONDS
+    waiting = tr.decide(observed(ray_job=ray_job(dep="Initializing", job=""),
+                                 unschedulable=("0/4 nodes are available",)), now)
+    assert waiting.status.phase == "Pending" and waiting.requeue_after is None
+    starting = tr.decide(observed(ray_job=ray_job(dep="Initializing", job="")), now)
+    assert starting.status.phase == "Starting" and starting.requeue_after is None
 
 
 def test_names_fit_limits():

@@ -71,6 +71,14 @@ def observe(kube: Kube, obj: dict, s: Settings) -> tenant.Observed:
                            namespace_uids=_namespace_uids(kube, namespaces))
 
 
+def tenant_reach(obj: dict) -> tuple:
+    """What of a Tenant the objects of its namespaces are judged against: its spec (generation)
+    and the namespaces it holds (status, which decides a contested one). Its usage counts are not
+    in it: a write of those alone re-judges nobody."""
+    held = (obj.get("status") or {}).get("namespaces") or []
+    return obj["metadata"].get("generation"), tuple(sorted(held))
+
+
 def create_namespaces(kube: Kube, obj: dict, observed: tenant.Observed, now: datetime) -> tenant.Observed:
     """Create the absent namespaces the pure decision allows, recording each the API server created
     (201) in the Tenant's status at once, so the window in which a crash forgets one is a single

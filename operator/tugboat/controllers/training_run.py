@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from ..api.base import API_VERSION
 from ..api.kinds import TRAINING_RUN
+from ..builders.naming import label_value
 from ..builders.training_run import run_selector
 from ..kube.client import Kube
 from ..reconcile import training_run as tr
@@ -82,3 +84,10 @@ def observe(kube: Kube, obj: dict, s: Settings) -> tr.Observed:
         unschedulable=_unschedulable(kube, meta, attempt),
         run=_run(s, spec, meta, attempt) if started else None,
         config=_config(s))
+
+
+def training_runs_labelled(kube: Kube, namespace: str, value: str) -> list[str]:
+    """Names of the TrainingRuns of `namespace` whose pods carry `value` as their run label (a
+    long name's label is shortened with a hash, so it is matched by computing it, not read back)."""
+    return [o["metadata"]["name"] for o in kube.list(API_VERSION, TRAINING_RUN.kind, namespace)
+            if label_value(o["metadata"]["name"]) == value]

@@ -3,7 +3,11 @@
 A reconcile asks to be woken (its Outcome's `requeue_after`: a pause ending, the next analysis
 interval, a stage to poll), or failed and is retried with exponential back-off. Either way the object
 is queued once: a later request for an earlier time moves its wake-up forward, a later one is
-dropped, so a storm of events or failures never grows a chain of timers per object.
+dropped, so a storm of events or failures never grows a chain of timers per object. A due wake-up
+stays in the queue until a worker is free to run it: while every worker is busy, a burst of events
+for one object still collapses into one pass, instead of lining up behind the busy workers. An
+object's wake-up that falls due while its pass runs (the echo of that pass's own status write)
+waits for the pass to end: one object never holds two workers, one of them idle on its lock.
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ class RequeueQueue:
         self._clock = clock
         # Due reconciles run here, so one slow pass never delays another object's wake-up.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tugboat-requeued")
+        self._free = threading.Semaphore(workers)
         self._due: dict[Hashable, float] = {}
         self._jobs: dict[Hashable, Callable[[], None]] = {}
         self._heap: list[tuple[float, int, Hashable]] = []
         self._order = itertools.count()
         self._failures: dict[Hashable, int] = {}
+        self._running: set[Hashable] = set()
+        self._held: set[Hashable] = set()  # due, but their pass is still running
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -87,8 +94,8 @@ class RequeueQueue:
             self._thread = threading.Thread(target=self._run, name="tugboat-requeue", daemon=True)
             self._thread.start()
 
-    def _next_due(self) -> Callable[[], None] | None:
-        """Wait for the earliest wake-up and pop it; None once stopped."""
+    def _next_due(self) -> tuple[Hashable, Callable[[], None]] | None:
+        """Wait for the earliest wake-up of an object not running now and pop it; None once stopped."""
         with self._cv:
             while not self._stopped:
                 if not self._heap:
@@ -103,17 +110,33 @@ class RequeueQueue:
                     self._cv.wait(wait)
                     continue
                 heapq.heappop(self._heap)
+                if key in self._running:
+                    self._held.add(key)  # back in the heap when its pass ends
+                    continue
                 del self._due[key]
-                return self._jobs.pop(key)
+                self._running.add(key)
+                return key, self._jobs.pop(key)
             return None
 
     def _run(self) -> None:
-        while (job := self._next_due()) is not None:
-            self._pool.submit(_guarded, job)
+        while True:
+            self._free.acquire()  # a worker first, then the earliest due wake-up
+            due = self._next_due()
+            if due is None:
+                self._free.release()
+                return
+            self._pool.submit(self._guarded, *due)
 
-
-def _guarded(job: Callable[[], None]) -> None:
-    try:
-        job()
-    except Exception:  # noqa: BLE001 - one failing wake-up must not stop the others
-        log.exception("requeued reconcile failed")
+    def _guarded(self, key: Hashable, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - one failing wake-up must not stop the others
+            log.exception("requeued reconcile failed")
+        finally:
+            with self._cv:
+                self._running.discard(key)
+                if key in self._held:
+                    self._held.discard(key)
+                    heapq.heappush(self._heap, (self._due[key], next(self._order), key))
+                    self._cv.notify()
+            self._free.release()

@@ -7,12 +7,14 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
+from ..builders.training_run import RUN_LABEL
 from ..controllers import cleanup
 from ..controllers.agent_deployment import (
     agent_deployments_naming_route,
@@ -24,7 +26,8 @@ from ..controllers.gather import tenant_of_namespace
 from ..controllers.indexes import MODEL_LINE, TRAINING_SOURCE, lookup
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
-from ..controllers.tenant import delete_namespaces
+from ..controllers.tenant import delete_namespaces, tenant_reach
+from ..controllers.training_run import training_runs_labelled
 from ..kube.cached import CachedKube
 from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
@@ -35,8 +38,10 @@ from .standby import GATE
 
 log = logging.getLogger("tugboat")
 _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
-# Pauses, analysis intervals, stage polls and retries of failed passes: one wake-up per object.
-REQUEUE = RequeueQueue()
+# Every reconcile runs from here (events, fan-outs, pauses, analysis intervals, stage polls, retries
+# of failed passes): one pending wake-up per object. Reconciles wait on the API server, not the CPU:
+# eight in flight keep a burst of new objects from queueing behind each other's round trips.
+REQUEUE = RequeueQueue(workers=8)
 
 
 class UnboundedBackoffs:
@@ -94,17 +99,29 @@ def login(**_) -> kopf.ConnectionInfo:
         certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=kube.bearer_token())
 
 
-def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
-    """One serialized, timed, counted reconcile of one object; errors are logged, not raised.
-    The object is woken again when its outcome asks (`requeue_after`) or, after a transient
-    failure, with exponential back-off."""
-    key = (kind.kind, namespace, name)
+def enqueue(kind: Kind, name: str, namespace: str | None) -> None:
+    """Wake the object now, through the queue: a burst of events (our own writes, a fan-out from a
+    Tenant or a release) collapses into the one pass already waiting, and kopf's threads go back
+    to the watches at once instead of waiting on reconciles. Not gated by peering: kopf delivers
+    events to the active replica only (our gate may not have seen kopf's own resume yet)."""
+    REQUEUE.schedule((kind.kind, namespace, name), 0, lambda: run_reconcile(kind, name, namespace))
 
+
+def _wake(kind: Kind, name: str, namespace: str | None) -> Callable[[], None]:
     def again() -> None:
         # kopf's pause stops events, not our wake-ups: a standby replica drops them (kopf lists
         # everything afresh when it resumes this replica).
         if GATE.active():
             run_reconcile(kind, name, namespace)
+    return again
+
+
+def run_reconcile(kind: Kind, name: str, namespace: str | None) -> None:
+    """One serialized, timed, counted reconcile of one object; errors are logged, not raised.
+    The object is woken again when its outcome asks (`requeue_after`) or, after a transient
+    failure, with exponential back-off."""
+    key = (kind.kind, namespace, name)
+    again = _wake(kind, name, namespace)
     with _locks[key]:
         started = time.monotonic()
         try:
@@ -149,7 +166,7 @@ def _on_own_event(kind: Kind):
     def handler(type: str | None, name: str, namespace: str | None, body, **_) -> None:
         _remember(body, type)
         if type != "DELETED":
-            run_reconcile(kind, name, namespace)
+            enqueue(kind, name, namespace)
     handler.__name__ = f"on_{kind.plural}"
     return handler
 
@@ -158,15 +175,26 @@ for _kind in KINDS:
     kopf.on.event(GROUP, VERSION, _kind.plural, id=f"reconcile-{_kind.singular}")(_on_own_event(_kind))
 
 
+_tenant_reach: dict[str, tuple] = {}
+
+
 @kopf.on.event(GROUP, VERSION, TENANT.plural)
-def on_tenant_change(spec, status, **_) -> None:
+def on_tenant_change(type: str | None, name: str, spec, status, body, **_) -> None:
     """Objects judged against a Tenant are re-judged when it changes (or appears, or goes); the
-    namespaces it set up before (status) too, so one it no longer lists stops serving."""
+    namespaces it set up before (status) too, so one it no longer lists stops serving. Its own
+    status writes (usage counts) change nothing they are judged against: no fan-out for those."""
+    reach = tenant_reach(dict(body))
+    if type == "DELETED":
+        _tenant_reach.pop(name, None)
+    elif _tenant_reach.get(name) == reach:
+        return
+    else:
+        _tenant_reach[name] = reach
     kube: Kube = runtime.kube()
     for ns in set(spec.get("namespaces", [])) | set((status or {}).get("namespaces") or []):
         for kind in (AGENT_DEPLOYMENT, TRAINING_RUN):
             for obj in kube.list(API_VERSION, kind.kind, ns):
-                run_reconcile(kind, obj["metadata"]["name"], ns)
+                enqueue(kind, obj["metadata"]["name"], ns)
 
 
 @kopf.on.probe(id="api")
@@ -174,13 +202,13 @@ def api_reachable(**_) -> str:
     return runtime.kube().api.configuration.host
 
 
-# 2 s: live step and loss are what people watch `kubectl get tr -w` for; a pass costs three
-# small reads (the object, its pods, one MLflow search) and only runs until training ends.
-@kopf.timer(GROUP, VERSION, TRAINING_RUN.plural, interval=2.0, id="poll-trainingrun")
-def poll_training_run(name: str, namespace: str, status, **_) -> None:
-    """Training progress lives in MLflow and pod scheduling, which send us no events."""
-    if not _training_ended(status):
-        run_reconcile(TRAINING_RUN, name, namespace)
+@kopf.on.event("v1", "pods", labels={RUN_LABEL: kopf.PRESENT}, id="training-pods")
+def on_training_pod(namespace: str, labels, **_) -> None:
+    """A Ray pod of a TrainingRun was placed, refused (no capacity) or went: the run re-judges.
+    RayJob status comes through its own watch and MLflow progress by the outcome's requeue, so
+    no run needs a fixed timer."""
+    for name in training_runs_labelled(runtime.kube(), namespace, labels[RUN_LABEL]):
+        enqueue(TRAINING_RUN, name, namespace)
 
 
 def _condition(status, type_: str) -> str | None:
@@ -195,7 +223,7 @@ def _reconcile_owner(kind: Kind, namespace: str, meta) -> None:
     """A child we own changed (status, deletion): its owner re-judges the world."""
     for ref in meta.get("ownerReferences", []):
         if ref.get("apiVersion") == API_VERSION and ref.get("kind") == kind.kind:
-            run_reconcile(kind, ref["name"], namespace)
+            enqueue(kind, ref["name"], namespace)
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
@@ -225,7 +253,7 @@ def on_training_run_for_releases(type: str | None, name: str, namespace: str, st
     if type not in (None, "ADDED", "DELETED") and not _training_ended(status):
         return
     for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, TRAINING_SOURCE, f"{namespace}/{name}"):
-        run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], namespace)
+        enqueue(MODEL_RELEASE, obj["metadata"]["name"], namespace)
 
 
 # --- Tenants and AgentDeployments: children, releases and the trusted key re-trigger owners ---
@@ -250,21 +278,21 @@ def on_serving_route(namespace: str, meta, **_) -> None:
 def on_foreign_route(name: str, namespace: str, **_) -> None:
     """A route not ours came or went: a deployment refused for its name may now build its own."""
     for agent, ns in agent_deployments_naming_route(runtime.kube(), namespace, name):
-        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
+        enqueue(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="serving-gateways")
 def on_gateway(name: str, namespace: str, **_) -> None:
     """A Gateway came or went: the deployments naming it re-judge their gatewayRef."""
     for agent, ns in agent_deployments_on_gateway(runtime.kube(), namespace, name):
-        run_reconcile(AGENT_DEPLOYMENT, agent, ns)
+        enqueue(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
 def on_release_for_serving(spec, **_) -> None:
     """A release was verified, promoted, revoked or deleted: its line's deployments re-pick."""
     for name, namespace in agent_deployments_of_line(runtime.kube(), spec.get("modelLine", "")):
-        run_reconcile(AGENT_DEPLOYMENT, name, namespace)
+        enqueue(AGENT_DEPLOYMENT, name, namespace)
 
 
 _WAITING_FOR_TARGETS = ("Ready", "Progressing", "Paused", "Inconclusive")
@@ -277,7 +305,7 @@ def on_agent_deployment_for_rollouts(spec, **_) -> None:
     line = spec.get("modelLine", "")
     for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, MODEL_LINE, line):
         if (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS:
-            run_reconcile(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
+            enqueue(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
@@ -290,7 +318,7 @@ def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
 def on_trusted_key(**_) -> None:
     """The trusted key appeared, rotated or went: every AgentDeployment mounts a copy of it."""
     for obj in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
-        run_reconcile(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
+        enqueue(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 @kopf.on.event(GROUP, VERSION, AGENT_DEPLOYMENT.plural, id="tenant-usage")
@@ -299,7 +327,7 @@ def on_agent_deployment_count(type: str | None, namespace: str, **_) -> None:
     if type in ("ADDED", "DELETED"):
         owner = tenant_of_namespace(runtime.kube(), namespace)
         if owner is not None:
-            run_reconcile(TENANT, owner.name, None)
+            enqueue(TENANT, owner.name, None)
 
 
 def _deletes_namespaces(spec, **_) -> bool:

@@ -16,6 +16,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from ..metrics import API_REQUESTS
 from .errors import KubeError, NotFound, from_status
 
 FIELD_MANAGER = "tugboat"
@@ -94,6 +95,7 @@ class Kube:
         return True
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
+        API_REQUESTS.labels("get", kind).inc()
         try:
             return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
         except _CALL_ERRORS as exc:
@@ -108,6 +110,7 @@ class Kube:
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
              label_selector: str | None = None) -> list[dict]:
+        API_REQUESTS.labels("list", kind).inc()
         try:
             res = self._resource(api_version, kind)
             out = res.get(namespace=namespace, label_selector=label_selector)
@@ -118,6 +121,7 @@ class Kube:
     def apply(self, manifest: dict, force: bool = True) -> dict:
         """Server-side apply; `force` takes ownership of fields we declare (we are their owner)."""
         meta = manifest["metadata"]
+        API_REQUESTS.labels("apply", manifest["kind"]).inc()
         try:
             res = self._resource(manifest["apiVersion"], manifest["kind"])
             return res.server_side_apply(
@@ -129,6 +133,7 @@ class Kube:
     def create(self, manifest: dict) -> dict:
         """Create, never update: Conflict when the object exists (the answer tells who made it)."""
         meta = manifest["metadata"]
+        API_REQUESTS.labels("create", manifest["kind"]).inc()
         try:
             return self._resource(manifest["apiVersion"], manifest["kind"]).create(
                 body=manifest, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER).to_dict()
@@ -143,6 +148,7 @@ class Kube:
         body: dict = {"status": status}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
+        API_REQUESTS.labels("patch_status", kind).inc()
         try:
             res = self._resource(api_version, kind).subresources["status"]
             return res.patch(body=body, name=name, namespace=namespace,
@@ -153,6 +159,7 @@ class Kube:
 
     def patch(self, api_version: str, kind: str, name: str, namespace: str | None,
               body: dict) -> dict:
+        API_REQUESTS.labels("patch", kind).inc()
         try:
             return self._resource(api_version, kind).patch(
                 body=body, name=name, namespace=namespace,
@@ -166,6 +173,7 @@ class Kube:
         body: dict = {"propagationPolicy": propagation}
         if uid is not None:
             body["preconditions"] = {"uid": uid}
+        API_REQUESTS.labels("delete", kind).inc()
         try:
             self._resource(api_version, kind).delete(name=name, namespace=namespace, body=body)
         except _CALL_ERRORS as exc:
@@ -191,6 +199,7 @@ class Kube:
             "reportingComponent": "tugboat.dev/operator", "reportingInstance": "tugboat",
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
+        API_REQUESTS.labels("create", "Event").inc()
         try:
             client.CoreV1Api(self.api).create_namespaced_event(namespace, body)
         except _CALL_ERRORS as exc:  # an event is best effort: never fail a reconcile for it

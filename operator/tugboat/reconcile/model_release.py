@@ -228,11 +228,12 @@ class _Step:
         self.status = set_conditions(self.status, self.now, self.o.meta.generation,
                                      (type_, ok, reason, message))
 
-    def wait(self, phase: str, reason: str, message: str) -> Outcome:
+    def wait(self, phase: str, reason: str, message: str, requeue: float | None = POLL_SECONDS) -> Outcome:
+        """`requeue` None: what it waits for sends an event that wakes the release."""
         self.status = set_conditions(self.status, self.now, self.o.meta.generation,
                                      ("Progressing", True, reason, message),
                                      ("Ready", False, reason, message))
-        return self._out(phase, message, POLL_SECONDS)
+        return self._out(phase, message, requeue)
 
     def fail(self, type_: str, reason: str, message: str) -> Outcome:
         self.mark(type_, False, reason, message)
@@ -332,11 +333,12 @@ def _source_problem(step: _Step, spec: ModelReleaseSpec, src: SourceView | None)
                          "spec.source.modelUri: exporting from a model URI is not supported yet; "
                          "use spec.source.trainingRun")
     if src is None:
-        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"TrainingRun {name} not found")
+        # The TrainingRun's creation, end or deletion wakes the release (the release-sources fan-out).
+        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"TrainingRun {name} not found", None)
     if src.failed:
         return step.fail("Exported", Reason.SOURCE_FAILED, f"TrainingRun {name} failed: {src.message}")
     if not src.ready or not src.checkpoint:
-        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}")
+        return step.wait("Pending", Reason.WAITING_FOR_TRAINING, f"waiting for TrainingRun {name}", None)
     refusal = checkpoint_refusal(src.checkpoint, source_prefix(step.o.config, step.o.meta, spec, src))
     if refusal is not None:
         # A tampered status or MLflow run must never hand the export another tenant's files.

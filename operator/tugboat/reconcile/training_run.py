@@ -24,6 +24,9 @@ from .tenancy import TenantView, named_tenant, node_pool_allowed
 from .validity import validate
 
 POLL_SECONDS = 5.0
+# Live step and loss are what people watch `kubectl get tr -w` for; MLflow sends no events, so a
+# running run looks again this often (and only a running one: the rest are woken by watches).
+LIVE_POLL_SECONDS = 2.0
 # Failures that another attempt cannot fix: the same input gives the same result.
 FINAL_REASONS = {Reason.DATA_CHECKSUM_MISMATCH, "InvalidConfig", Reason.ROUTER_UNHEALTHY}
 _REASON_IN_TEXT = re.compile(r"\b(DataChecksumMismatch|NonFiniteLoss|RouterUnhealthy|InvalidConfig|"
@@ -257,6 +260,8 @@ def decide(observed: Observed, now: datetime) -> Outcome:
     if ray_job is not None and ray_job.failed:
         return _retry_or_fail(observed, spec, status, now, attempt)
     children = (build_config_map(spec, ctx), build_ray_job(spec, ctx))
+    # Starting and waiting for capacity end with a RayJob or pod event (both watched): no poll.
+    requeue = None
     if observed.unschedulable:
         message = f"waiting for capacity in pool {spec.resources.node_pool}: {observed.unschedulable[0]}"
         status = _progress(status, now, gen, "Pending", Reason.WAITING_FOR_CAPACITY, message, False)
@@ -265,9 +270,10 @@ def decide(observed: Observed, now: datetime) -> Outcome:
         loss = status.metrics.loss if status.metrics else None
         message = f"attempt {attempt}: {step}" + (f", loss {loss:.4f}" if loss is not None else "")
         status = _progress(status, now, gen, "Running", Reason.TRAINING, message, True)
+        requeue = LIVE_POLL_SECONDS
     else:
         status = _progress(status, now, gen, "Starting", Reason.STARTING,
                            f"attempt {attempt}: RayJob {name} is starting", None)
-    return Outcome(status=status, children=children, requeue_after=POLL_SECONDS,
+    return Outcome(status=status, children=children, requeue_after=requeue,
                    events=phase_event(old, status, find(status.conditions, "Progressing").reason,
                                       status.message or ""))
