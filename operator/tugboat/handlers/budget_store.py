@@ -13,7 +13,7 @@ from ..controllers import budget_store
 from ..reconcile.budget_store import StoreProbe
 from . import runtime
 from .standby import GATE
-from .wiring import REQUEUE, run_reconcile
+from .wiring import enqueue
 
 _stop = threading.Event()
 
@@ -22,9 +22,7 @@ def _rejudge_all(_: StoreProbe) -> None:
     if not GATE.active():
         return  # a standby's objects are the active replica's to reconcile
     for obj in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
-        name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-        REQUEUE.schedule((AGENT_DEPLOYMENT.kind, namespace, name), 0,
-                         lambda n=name, ns=namespace: run_reconcile(AGENT_DEPLOYMENT, n, ns))
+        enqueue(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 @kopf.on.startup(id="watch-budget-store")
