@@ -81,21 +81,23 @@ def container_port(container: Mapping) -> int:
     return int(chosen["containerPort"])
 
 
-def with_listen(argv: list[str], host: str, port: int) -> list[str]:
-    """Drop any --port/--host the container gives and append the pod IP and its container port."""
+def _without(argv: list[str], *flags: str) -> list[str]:
+    """argv without the given flags, in both `--flag value` and `--flag=value` forms."""
     out: list[str] = []
     skip = False
     for arg in argv:
         if skip:
             skip = False
-            continue
-        if arg in ("--port", "--host"):
+        elif arg in flags:
             skip = True
-            continue
-        if arg.startswith(("--port=", "--host=")):
-            continue
-        out.append(arg)
-    return [*out, "--port", str(port), "--host", host]
+        elif not arg.startswith(tuple(f"{flag}=" for flag in flags)):
+            out.append(arg)
+    return out
+
+
+def with_listen(argv: list[str], host: str, port: int) -> list[str]:
+    """Drop any --port/--host the container gives and append the pod IP and its container port."""
+    return [*_without(argv, "--port", "--host"), "--port", str(port), "--host", host]
 
 
 def main_container(pod_spec: Mapping) -> dict:
@@ -120,18 +122,7 @@ def owner_kind(obj: Mapping) -> str | None:
 def with_bind(argv: list[str], host: str) -> list[str]:
     """Replace the address the operator's endpoints bind (`--bind`) with the pod IP: in a pod,
     0.0.0.0 means the pod's own interface; on this host it would mean every interface."""
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--bind":
-            skip = True
-            continue
-        if not arg.startswith("--bind="):
-            out.append(arg)
-    return [*out, f"--bind={host}"]
+    return [*_without(argv, "--bind"), f"--bind={host}"]
 
 
 def probe_target(container: Mapping) -> tuple[str, int]:
