@@ -18,6 +18,10 @@ ERRORS = Counter("tugboat_reconcile_errors_total", "Reconcile passes that raised
 # idle operator sends none: a rate here while nothing changes names a poll (issue #12).
 API_REQUESTS = Counter("tugboat_api_requests_total", "Requests the operator's client sent to the API server",
                        ["verb", "kind"])
+# Set from the work queue (handlers/wiring.py): due is the backlog behind the workers; scheduled
+# counts every pending wake-up, future ones (pauses, analysis intervals, back-offs) included.
+QUEUE_DUE = Gauge("tugboat_work_queue_due", "Reconcile wake-ups due now, waiting for a worker")
+QUEUE_SCHEDULED = Gauge("tugboat_work_queue_scheduled", "Pending reconcile wake-ups, due or not")
 DURATION = Histogram("tugboat_reconcile_duration_seconds", "Reconcile pass duration", ["kind"],
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 

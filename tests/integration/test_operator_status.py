@@ -88,6 +88,9 @@ def test_metrics_count_the_objects_per_phase_the_api_shows(kube, operator):
     assert samples[("tugboat_training_router_entropy_min", slo)] > 0
     ok = frozenset({"kind": "TrainingRun", "result": "ok"}.items())
     assert samples[("tugboat_reconcile_total", ok)] >= 1
+    # The work queue's backlog and its pending wake-ups (a running TrainingRun polls: one at least).
+    assert samples[("tugboat_work_queue_due", frozenset())] >= 0
+    assert samples[("tugboat_work_queue_scheduled", frozenset())] >= 0
 
 
 def test_spec_update_bumps_observed_generation(cluster, kube, operator):

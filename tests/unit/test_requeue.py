@@ -22,6 +22,9 @@ def test_the_earliest_request_per_object_wins_and_later_ones_are_dropped():
     assert queue.schedule("a", 5, lambda: None)  # earlier: moves the wake-up forward
     assert queue.schedule("b", 10, lambda: None)
     assert queue.pending() == 2 and queue.due_in("a") == 5
+    assert queue.due() == 0
+    clock.now += 7  # "a" is due, "b" not yet
+    assert queue.due() == 1 and queue.pending() == 2
     queue.stop()
 
 

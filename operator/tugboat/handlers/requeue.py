@@ -78,6 +78,12 @@ class RequeueQueue:
         with self._cv:
             return len(self._due)
 
+    def due(self) -> int:
+        """Wake-ups whose time has come: waiting for a worker (or for their object's running pass)."""
+        now = self._clock()
+        with self._cv:
+            return sum(1 for at in self._due.values() if at <= now)
+
     def due_in(self, key: Hashable) -> float | None:
         with self._cv:
             at = self._due.get(key)

@@ -31,7 +31,7 @@ from ..controllers.training_run import training_runs_labelled
 from ..kube.cached import CachedKube
 from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
-from ..metrics import DURATION, ERRORS, RECONCILES
+from ..metrics import DURATION, ERRORS, QUEUE_DUE, QUEUE_SCHEDULED, RECONCILES
 from . import runtime
 from .requeue import RequeueQueue
 from .standby import GATE
@@ -42,6 +42,8 @@ _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
 # of failed passes): one pending wake-up per object. Reconciles wait on the API server, not the CPU:
 # eight in flight keep a burst of new objects from queueing behind each other's round trips.
 REQUEUE = RequeueQueue(workers=8)
+QUEUE_DUE.set_function(REQUEUE.due)
+QUEUE_SCHEDULED.set_function(REQUEUE.pending)
 
 
 class UnboundedBackoffs:
