@@ -147,7 +147,29 @@ class DevCluster:
             raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {out.stderr.strip()[-3000:]}")
         return out
 
+    def serving(self) -> bool:
+        return self.kubectl("get", "--raw", "/readyz", check=False, timeout=15).returncode == 0
+
+    def _revive(self, log: Callable[[str], None]) -> None:
+        """A cluster kwokctl still records whose processes are gone (a reboot, a killed session):
+        start its components again from the record (etcd's data kept); if that does not serve
+        within a minute, delete it so that up() creates a fresh one."""
+        log(f"cluster {self.name} is recorded but its API server does not answer; starting it again")
+        try:
+            self._kwokctl("start", "cluster", check=False, timeout=60)
+        except subprocess.TimeoutExpired:
+            pass  # it may still have started the components: the API server's answer decides
+        deadline = time.monotonic() + 60
+        while not self.serving():
+            if time.monotonic() > deadline:
+                log(f"cluster {self.name} did not come back; deleting it and creating a new one")
+                self.down()
+                return
+            time.sleep(1)
+
     def up(self, log: Callable[[str], None] = lambda _m: None) -> None:
+        if self.running() and not self.serving():
+            self._revive(log)
         if self.running():
             log(f"cluster {self.name} already running")
         else:
