@@ -206,13 +206,33 @@ def report(
 @dev.command("up")
 def dev_up(name: str = typer.Option("tugboat", help="Cluster name")) -> None:
     """Start the local cluster, install CRDs, create the CPU and GPU node pools."""
+    import subprocess
+
     from .dev.cluster import DevCluster
+    from .dev.progress import Steps
+    from .dev.tools import ToolsMissing
 
     cluster = DevCluster(name)
-    cluster.up(log=lambda m: typer.echo(m, err=True))
-    keys = cluster.trust()
-    typer.echo(f"signing key Secret tugboat-signing-key (ml-platform), trust ConfigMap "
-               f"tugboat-system/tugboat-trust; keys in {keys}", err=True)
+    steps = Steps(lambda m: typer.echo(m, err=True), total=cluster.up_step_count + 1)
+    try:
+        cluster.up(steps=steps)
+        with steps.step("signing key", "Secret ml-platform/tugboat-signing-key, "
+                        "trust ConfigMap tugboat-system/tugboat-trust"):
+            keys = cluster.trust()
+            steps.note(f"key pair in {keys}")
+    except ToolsMissing:  # the failed step's line names the missing binary
+        typer.echo("next: run `make tools` (builds the Kubernetes tools once, 5-15 min), then "
+                   "`tugboat dev up` again", err=True)
+        raise typer.Exit(1) from None
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        typer.echo(f"tugboat dev up failed: {str(exc).strip()[-2000:]}\n"
+                   f"next: look at the control plane's logs in {cluster.logs_dir}\n"
+                   f"next: start afresh with `tugboat dev down --name {name}` then "
+                   f"`tugboat dev up --name {name}` (deletes that cluster's objects)", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(steps.summary(f"cluster {name}"), err=True)
+    typer.echo(f"[dev up] next: export KUBECONFIG={cluster.kubeconfig}; kubectl get nodes; then "
+               f"`tugboat run` starts the operator (or `make demo` runs everything)", err=True)
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}")
 
 

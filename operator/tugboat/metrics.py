@@ -18,6 +18,9 @@ ERRORS = Counter("tugboat_reconcile_errors_total", "Reconcile passes that raised
 # idle operator sends none: a rate here while nothing changes names a poll (issue #12).
 API_REQUESTS = Counter("tugboat_api_requests_total", "Requests the operator's client sent to the API server",
                        ["verb", "kind"])
+APPLIES_SKIPPED = Counter("tugboat_applies_skipped_total",
+                          "Server-side applies not sent: the cached object already is what we declare",
+                          ["kind"])
 # Set from the work queue (handlers/wiring.py): due is the backlog behind the workers; scheduled
 # counts every pending wake-up, future ones (pauses, analysis intervals, back-offs) included.
 QUEUE_DUE = Gauge("tugboat_work_queue_due", "Reconcile wake-ups due now, waiting for a worker")

@@ -15,6 +15,7 @@ from .kube.errors import KubeError
 
 log = logging.getLogger("tugboat")
 SYNC_TIMEOUT = 60.0  # seconds for the first list of every cached kind before we give up
+CHILD_SYNC_TIMEOUT = 10.0  # children not listed by then are read from the API server until they are
 
 
 def _reachable(kube: Kube) -> str | None:
@@ -36,18 +37,23 @@ def _warm(kube: CachedKube) -> bool:
     warm too (kopf pauses its handlers, not the informers), ready to take over."""
     from .api.base import API_VERSION
     from .api.kinds import KINDS
-    from .controllers.indexes import INDEXES
+    from .controllers.indexes import CHILD_CACHES, INDEXES
 
     for kind in KINDS:
         kube.cache(API_VERSION, kind.kind, kind.plural, INDEXES[kind.kind])
+    for api_version, kind_name, plural, selector in CHILD_CACHES:
+        kube.cache(api_version, kind_name, plural, label_selector=selector)
     started = time.monotonic()
-    missing = kube.wait_synced(SYNC_TIMEOUT)
+    missing = kube.wait_synced(SYNC_TIMEOUT, kinds=[k.kind for k in KINDS])
     if missing:
         log.error("caches not synced after %.0f s for %s: are the CRDs installed, and may we list "
                   "and watch them?", SYNC_TIMEOUT, ", ".join(missing))
         kube.stop()
         return False
-    log.info("caches synced in %.1f s", time.monotonic() - started)
+    # A child kind a cluster lacks (no KubeRay, no Gateway API) keeps retrying in the background.
+    late = kube.wait_synced(CHILD_SYNC_TIMEOUT, kinds=[c[1] for c in CHILD_CACHES])
+    log.info("caches synced in %.1f s%s", time.monotonic() - started,
+             f"; not yet {', '.join(late)} (read from the API server meanwhile)" if late else "")
     return True
 
 

@@ -44,6 +44,8 @@ NEEDED = [
     ("create", "services", "team-a"), ("patch", "serviceaccounts", "team-a"),
     ("delete", "deployments.apps", "team-a"), ("watch", "deployments.apps", "*"),
     ("delete", "horizontalpodautoscalers.autoscaling", "team-a"),
+    ("watch", "horizontalpodautoscalers.autoscaling", "*"), ("watch", "rayjobs.ray.io", "*"),
+    ("watch", "gateways.gateway.networking.k8s.io", "*"),
     ("patch", "poddisruptionbudgets.policy", "team-a"),
     ("watch", "httproutes.gateway.networking.k8s.io", "*"),
     ("create", "namespaces", None), ("get", "namespaces", None), ("patch", "namespaces", None),

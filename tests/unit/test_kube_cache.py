@@ -3,6 +3,7 @@ client's read-your-writes, with the API server's two calls replaced by scripted 
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import pytest
@@ -123,3 +124,68 @@ def test_a_conflict_takes_the_servers_copy_for_the_retry(cached, monkeypatch):
     with pytest.raises(Conflict):
         cached.patch_status(API, "ModelRelease", "a", "ml", {"phase": "Exporting"}, "10")
     assert cached.get(API, "ModelRelease", "a", "ml")["metadata"]["resourceVersion"] == "20"
+
+
+def deployment(rv: str, replicas: int = 1, managed: bool = True, **annotations: str) -> dict:
+    labels = {"app.kubernetes.io/managed-by": "tugboat"} if managed else {"app": "mine"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "team-a", "resourceVersion": rv, "labels": labels,
+                         "annotations": annotations},
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "c"}]}}}}
+
+
+@pytest.fixture
+def children(monkeypatch):
+    """A cached child kind (managed objects only) and a counter of the applies that reach the server."""
+    kube = CachedKube(client.ApiClient())
+    informer = cache.Informer(kube.api, "apps/v1", "Deployment", "deployments",
+                              label_selector="app.kubernetes.io/managed-by=tugboat")
+    informer._synced.set()
+    kube._informers[("apps/v1", "Deployment")] = informer
+    sent = []
+
+    def apply(self, manifest, force=True):
+        sent.append(manifest)
+        out = copy.deepcopy(manifest)
+        out["metadata"]["resourceVersion"] = str(10 + len(sent))
+        out["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"  # a default
+        return out
+    monkeypatch.setattr(Kube, "apply", apply)
+    return kube, sent
+
+
+def test_an_apply_the_cached_child_already_matches_is_not_sent(children):
+    kube, sent = children
+    desired = deployment("", replicas=2)
+    del desired["metadata"]["resourceVersion"]
+    kube.apply(desired)
+    kube.apply(copy.deepcopy(desired))  # same manifest, the server's defaults in the cache
+    assert len(sent) == 1
+    changed = copy.deepcopy(desired)
+    changed["spec"]["replicas"] = 3
+    kube.apply(changed)
+    assert len(sent) == 2 and sent[1]["spec"]["replicas"] == 3
+
+
+def test_drift_by_someone_else_or_a_field_we_stopped_declaring_is_applied(children):
+    kube, sent = children
+    desired = deployment("", replicas=2, note="ours")
+    kube.apply(desired)
+    held = kube.get("apps/v1", "Deployment", "d", "team-a")
+    held["spec"]["replicas"] = 5  # scaled by hand: the watch brings it
+    held["metadata"]["resourceVersion"] = "50"
+    kube.remember(held)
+    kube.apply(desired)
+    assert len(sent) == 2
+    fewer = copy.deepcopy(desired)
+    del fewer["metadata"]["annotations"]["note"]  # the cached object still has it: apply removes it
+    kube.apply(fewer)
+    assert len(sent) == 3
+
+
+def test_an_object_outside_the_informers_selection_is_not_kept(children):
+    kube, _ = children
+    kube.remember(deployment("7"))
+    assert kube.get_or_none("apps/v1", "Deployment", "d", "team-a") is not None
+    kube.remember(deployment("8", managed=False))  # our label removed: the watch says no more of it
+    assert kube.get_or_none("apps/v1", "Deployment", "d", "team-a") is None

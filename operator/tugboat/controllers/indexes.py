@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE, TENANT, TRAINING_RUN
+from ..builders.agent_deployment import GATEWAY_API
 from ..kube.cached import CachedKube
 from ..kube.client import Kube
 
@@ -34,6 +35,19 @@ INDEXES = {
     TENANT.kind: {NAMESPACES: by_listed_namespace},
     TRAINING_RUN.kind: {},
 }
+
+
+MANAGED = "app.kubernetes.io/managed-by=tugboat"
+# The other kinds reconciles read, cached too: (apiVersion, kind, plural, label selector). Our
+# children only (a same-named object someone else made decides nothing: our apply takes it over);
+# HTTPRoutes whole (a foreign route holding our route's name is refused by name) and Gateways whole.
+CHILD_CACHES = (
+    ("apps/v1", "Deployment", "deployments", MANAGED),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", MANAGED),
+    ("ray.io/v1", "RayJob", "rayjobs", MANAGED),
+    (GATEWAY_API, "HTTPRoute", "httproutes", None),
+    (GATEWAY_API, "Gateway", "gateways", None),
+)
 
 
 def lookup(kube: Kube, kind: str, index: str, value: str) -> list[dict]:

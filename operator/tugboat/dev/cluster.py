@@ -21,6 +21,7 @@ import yaml
 from ..api.crd import crd_files
 from ..builders.tenant import build_tenant_cluster_role
 from .nodes import DEFAULT_POOLS, Pool, build_nodes
+from .progress import Steps
 from .stages import build_stages
 from .tools import KUBE_VERSION, bin_dir, cache_dir, thirdparty_crds_dir, tool
 
@@ -150,11 +151,11 @@ class DevCluster:
     def serving(self) -> bool:
         return self.kubectl("get", "--raw", "/readyz", check=False, timeout=15).returncode == 0
 
-    def _revive(self, log: Callable[[str], None]) -> None:
+    def _revive(self, steps: Steps) -> None:
         """A cluster kwokctl still records whose processes are gone (a reboot, a killed session):
         start its components again from the record (etcd's data kept); if that does not serve
         within a minute, delete it so that up() creates a fresh one."""
-        log(f"cluster {self.name} is recorded but its API server does not answer; starting it again")
+        steps.note(f"cluster {self.name} is recorded but its API server does not answer; starting it again")
         try:
             self._kwokctl("start", "cluster", check=False, timeout=60)
         except subprocess.TimeoutExpired:
@@ -162,59 +163,75 @@ class DevCluster:
         deadline = time.monotonic() + 60
         while not self.serving():
             if time.monotonic() > deadline:
-                log(f"cluster {self.name} did not come back; deleting it and creating a new one")
+                steps.note(f"cluster {self.name} did not come back; deleting it and creating a new one")
                 self.down()
                 return
+            steps.tick("the restarted API server")
             time.sleep(1)
 
-    def up(self, log: Callable[[str], None] = lambda _m: None) -> None:
-        if self.running() and not self.serving():
-            self._revive(log)
-        if self.running():
-            log(f"cluster {self.name} already running")
-        else:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            cfg = self.workdir / f"{self.name}.kwokctl.yaml"
-            cfg.write_text(yaml.safe_dump_all(_config(self.workdir, self.name), sort_keys=False))
-            log(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-            started = time.monotonic()
-            out = self._kwokctl("--config", str(cfg), "create", "cluster", "--kubeconfig", "",
-                                "--wait", "120s", check=False)
-            if out.returncode != 0:
-                raise RuntimeError(f"kwokctl create cluster failed:\n{out.stderr[-4000:]}")
-            log(f"control plane up in {time.monotonic() - started:.1f}s")
-        if self.platform:
-            self.install()
-        else:
+    @property
+    def up_step_count(self) -> int:
+        return 6 if self.platform else 3
+
+    def up(self, log: Callable[[str], None] = lambda _m: None, steps: Steps | None = None) -> None:
+        """Start (or revive, or reuse) the cluster and install what it needs, step by step:
+        each step's start, end and time go to `log` (or the caller's `steps`)."""
+        steps = steps or Steps(log, total=self.up_step_count)
+        with steps.step("control plane", usually="10-30 s new, 1 s reused"):
+            if self.running() and not self.serving():
+                self._revive(steps)
+            if self.running():
+                steps.note(f"cluster {self.name} already running")
+            else:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                cfg = self.workdir / f"{self.name}.kwokctl.yaml"
+                cfg.write_text(yaml.safe_dump_all(_config(self.workdir, self.name), sort_keys=False))
+                steps.note(f"creating cluster {self.name}: etcd, kube-apiserver, kube-controller-manager, "
+                           f"kube-scheduler, kwok on 127.0.0.1 (logs: {self.logs_dir})")
+                out = self._kwokctl("--config", str(cfg), "create", "cluster", "--kubeconfig", "",
+                                    "--wait", "120s", check=False)
+                if out.returncode != 0:
+                    raise RuntimeError(f"kwokctl create cluster failed:\n{out.stderr[-4000:]}")
+        with steps.step("node pools", ", ".join(f"{p.name} x{p.nodes}" for p in self.pools)):
             self._create_nodes()
-            self._wait_default_service_account()
-        log(f"node pools: {', '.join(f'{p.name} x{p.nodes}' for p in self.pools)}"
-            f"{'; CRDs installed' if self.platform else ''}")
+        if self.platform:
+            self.install(steps)
+        with steps.step("default ServiceAccount", usually="under 5 s"):
+            self._wait_default_service_account(steps)
 
-    def install(self) -> None:
-        """Nodes, Tugboat CRDs, third-party CRDs, policies, the tenants' ClusterRole; idempotent."""
-        self._create_nodes()
-        self.apply_crds()
-        self._wait_crds_established()
-        # HA replicas elect their active one through this object (kopf peering, mandatory).
-        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
-                     input=yaml.safe_dump(PEERING))
-        # Admission policies (CEL) use Tenant as their params kind: after the CRDs are established.
-        from .tools import repo_root
+    @property
+    def logs_dir(self) -> Path:
+        return self.workdir / "clusters" / self.name / "logs"
 
-        self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f",
-                     str(repo_root() / "policies"))
-        # Tenant RoleBindings name this ClusterRole (the chart installs it in a real cluster).
-        self._apply(build_tenant_cluster_role())
-        self.wait_quota_counts_agent_deployments()
-        self._wait_default_service_account()
+    def install(self, steps: Steps | None = None) -> None:
+        """Tugboat CRDs, third-party CRDs, policies, the tenants' ClusterRole, the quota wait;
+        idempotent."""
+        steps = steps or Steps(lambda _m: None, total=3)
+        with steps.step("CRDs", "Tugboat, KubeRay, Gateway API, applied and Established", usually="2-5 s"):
+            self.apply_crds()
+            self._wait_crds_established()
+        with steps.step("policies", "peering object, admission policies, tenant ClusterRole",
+                        usually="1-3 s"):
+            # HA replicas elect their active one through this object (kopf peering, mandatory).
+            self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f", "-",
+                         input=yaml.safe_dump(PEERING))
+            # Admission policies (CEL) use Tenant as their params kind: after the CRDs are established.
+            from .tools import repo_root
+
+            self.kubectl("apply", "--server-side", "--field-manager=tugboat-dev", "-f",
+                         str(repo_root() / "policies"))
+            # Tenant RoleBindings name this ClusterRole (the chart installs it in a real cluster).
+            self._apply(build_tenant_cluster_role())
+        with steps.step("quota controller", "waiting until it counts AgentDeployments",
+                        usually="up to 30 s on a new cluster, 1 s reused"):
+            self.wait_quota_counts_agent_deployments(steps=steps)
 
     def _create_nodes(self) -> None:
         nodes = yaml.safe_dump_all(build_nodes(self.pools))
         # create, not apply: a Node's status (allocatable, addresses) is kept on create only.
         self.kubectl("create", "-f", "-", input=nodes, check=False)
 
-    def wait_quota_counts_agent_deployments(self, timeout: float = 120) -> None:
+    def wait_quota_counts_agent_deployments(self, timeout: float = 120, steps: Steps | None = None) -> None:
         """Tenant quotas count AgentDeployments. The quota controller discovers new resources every
         30 s, and a ResourceQuota it first syncs before that leaves the count unknown until the next
         full resync (5 min), refusing creations meanwhile ("status unknown for quota"). A probe
@@ -233,6 +250,8 @@ class DevCluster:
                 if key in used:
                     self.kubectl("delete", "resourcequota", "tugboat-quota-probe", "-n", "default")
                     return
+                if steps:
+                    steps.tick("the quota controller to discover agentdeployments (it looks every 30 s)")
                 time.sleep(0.5)
             self.kubectl("delete", "resourcequota", "tugboat-quota-probe", "-n", "default",
                          "--wait=true", check=False)
@@ -289,11 +308,13 @@ class DevCluster:
                 raise RuntimeError(f"CRDs not established: {out.stderr.strip()}")
             time.sleep(0.5)
 
-    def _wait_default_service_account(self, timeout: float = 60) -> None:
+    def _wait_default_service_account(self, steps: Steps | None = None, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0:
                 return
+            if steps:
+                steps.tick("kube-controller-manager to create it")
             time.sleep(0.5)
         raise RuntimeError("default ServiceAccount never appeared: is kube-controller-manager up?")
 

@@ -229,7 +229,8 @@ def _reconcile_owner(kind: Kind, namespace: str, meta) -> None:
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_ray_job(namespace: str, meta, **_) -> None:
+def on_ray_job(type: str | None, namespace: str, meta, body, **_) -> None:
+    _remember(body, type)
     _reconcile_owner(TRAINING_RUN, namespace, meta)
 
 
@@ -263,29 +264,33 @@ def on_training_run_for_releases(type: str | None, name: str, namespace: str, st
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "tugboat"},
                id="serving-deployments")
-def on_serving_deployment(namespace: str, meta, **_) -> None:
+def on_serving_deployment(type: str | None, namespace: str, meta, body, **_) -> None:
     """Rollout progress and pod-creation failures (quota) of a serving Deployment reach its owner."""
+    _remember(body, type)
     _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
                labels={"app.kubernetes.io/managed-by": "tugboat"}, id="serving-routes")
-def on_serving_route(namespace: str, meta, **_) -> None:
+def on_serving_route(type: str | None, namespace: str, meta, body, **_) -> None:
     """The Gateway accepted (or refused) an AgentDeployment's HTTPRoute: its status shows it."""
+    _remember(body, type)
     _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
                labels={"app.kubernetes.io/managed-by": kopf.ABSENT}, id="foreign-routes")
-def on_foreign_route(name: str, namespace: str, **_) -> None:
+def on_foreign_route(type: str | None, name: str, namespace: str, body, **_) -> None:
     """A route not ours came or went: a deployment refused for its name may now build its own."""
+    _remember(body, type)
     for agent, ns in agent_deployments_naming_route(runtime.kube(), namespace, name):
         enqueue(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="serving-gateways")
-def on_gateway(name: str, namespace: str, **_) -> None:
+def on_gateway(type: str | None, name: str, namespace: str, body, **_) -> None:
     """A Gateway came or went: the deployments naming it re-judge their gatewayRef."""
+    _remember(body, type)
     for agent, ns in agent_deployments_on_gateway(runtime.kube(), namespace, name):
         enqueue(AGENT_DEPLOYMENT, agent, ns)
 

@@ -1,6 +1,7 @@
-"""Informers: one per custom kind, a fresh list then a watch resumed from the last resourceVersion
-(bookmarks keep it current on a quiet kind), a relist when the API server answers 410 Gone. They
-feed a Store (store.py); readers never wait on the API server. Must not decide anything.
+"""Informers: one per kind (ours, and the children we read: any kind served under /apis), a fresh
+list then a watch resumed from the last resourceVersion (bookmarks keep it current on a quiet
+kind), a relist when the API server answers 410 Gone. They feed a Store (store.py); readers never
+wait on the API server. Must not decide anything.
 """
 
 from __future__ import annotations
@@ -17,22 +18,31 @@ from .store import IndexFn, Store
 log = logging.getLogger("tugboat.cache")
 WATCH_SECONDS = 240  # the server ends each watch after this; we resume from the last version
 RETRY_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0  # a kind that keeps failing (its CRD not installed) is retried this rarely
 GONE = 410
 
 
 class Informer:
-    """Keeps `store` equal to the API server's objects of one custom kind, cluster-wide."""
+    """Keeps `store` equal to the API server's objects of one kind, cluster-wide (those matching
+    `label_selector` when given: a child kind holds only what we made)."""
 
     def __init__(self, api: client.ApiClient, api_version: str, kind: str, plural: str,
-                 indexes: dict[str, IndexFn] | None = None):
+                 indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None):
         self.group, self.version = api_version.split("/")
         self.kind, self.plural = kind, plural
+        self.label_selector = label_selector
         self.store = Store(indexes)
         self._custom = client.CustomObjectsApi(api)
         self._synced = threading.Event()
         self._stopping = threading.Event()
         self._watch: watch.Watch | None = None
         self._thread = threading.Thread(target=self._run, name=f"informer-{plural}", daemon=True)
+
+    def selects(self, obj: dict) -> bool:
+        """Would our list hold `obj`? (Equality selectors, the only ones we use.)"""
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return all(labels.get(k) == v for k, _, v in
+                   (term.partition("=") for term in (self.label_selector or "").split(",") if term))
 
     def start(self) -> Informer:
         self._thread.start()
@@ -51,25 +61,32 @@ class Informer:
 
     def _run(self) -> None:
         version: str | None = None
+        delay = RETRY_SECONDS
         while not self._stopping.is_set():
             try:
                 if version is None:
                     version = self._relist()
                 version = self._watch_from(version)
+                delay = RETRY_SECONDS
             except ApiException as exc:
                 if exc.status == GONE:
                     log.info("%s: watch version expired, listing afresh", self.plural)
                     version = None
                     continue
-                log.warning("%s: %s; retrying in %.0f s", self.plural, exc.reason, RETRY_SECONDS)
-                time.sleep(RETRY_SECONDS)
+                log.warning("%s: %s; retrying in %.0f s", self.plural, exc.reason, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
             except Exception as exc:  # noqa: BLE001 - connection errors: the watch resumes
-                log.warning("%s: %s: %s; retrying in %.0f s", self.plural, type(exc).__name__, exc,
-                            RETRY_SECONDS)
-                time.sleep(RETRY_SECONDS)
+                log.warning("%s: %s: %s; retrying in %.0f s", self.plural, type(exc).__name__, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def _selection(self) -> dict:
+        return {"label_selector": self.label_selector} if self.label_selector else {}
 
     def _relist(self) -> str:
-        out = self._custom.list_cluster_custom_object(self.group, self.version, self.plural)
+        out = self._custom.list_cluster_custom_object(self.group, self.version, self.plural,
+                                                      **self._selection())
         for item in out["items"]:  # items of a list carry no apiVersion/kind on some servers
             item.setdefault("apiVersion", f"{self.group}/{self.version}")
             item.setdefault("kind", self.kind)
@@ -82,6 +99,7 @@ class Informer:
         for event in self._watch.stream(
                 self._custom.list_cluster_custom_object, self.group, self.version, self.plural,
                 resource_version=version, allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS,
+                **self._selection(),
                 # a connection dropped without a word would otherwise leave us waiting forever
                 _request_timeout=WATCH_SECONDS + 30):
             obj = event["object"]

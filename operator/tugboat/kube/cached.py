@@ -1,6 +1,7 @@
 """`CachedKube`: the `Kube` interface with reads of the cached kinds answered from informers.
 
-Everything else (other kinds, label selectors, writes) goes to the API server. Read-your-writes:
+Everything else (other kinds, label selectors, writes) goes to the API server, except a
+server-side apply of a cached kind whose object already is what we declare (drift.py). Read-your-writes:
 the answer to our own apply or status patch goes into the store at once (the newer version wins),
 so the next reconcile does not act on what it just replaced. Answers are copies: callers may
 change them without touching the store.
@@ -14,8 +15,10 @@ import time
 
 from kubernetes import client
 
+from ..metrics import APPLIES_SKIPPED
 from .cache import Informer
 from .client import Kube
+from .drift import apply_needed, stamped
 from .errors import Conflict, NotFound
 from .store import IndexFn
 
@@ -28,25 +31,33 @@ class CachedKube(Kube):
         self._informers: dict[tuple[str, str], Informer] = {}
 
     def cache(self, api_version: str, kind: str, plural: str,
-              indexes: dict[str, IndexFn] | None = None) -> Informer:
-        informer = Informer(self.api, api_version, kind, plural, indexes)
+              indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None) -> Informer:
+        """Serve reads of this kind from an informer (once it has listed). With `label_selector`
+        the cache holds only the matching objects: a get of another answers NotFound."""
+        informer = Informer(self.api, api_version, kind, plural, indexes, label_selector)
         self._informers[(api_version, kind)] = informer
         return informer.start()
 
-    def wait_synced(self, timeout: float) -> list[str]:
-        """Wait (at most `timeout` s in all) for every informer's first list; the kinds not synced."""
+    def wait_synced(self, timeout: float, kinds: list[str] | None = None) -> list[str]:
+        """Wait (at most `timeout` s in all) for the first list of the informers of `kinds` (all
+        when None); the kinds not synced."""
         deadline = time.monotonic() + timeout
-        for informer in self._informers.values():
+        waited = [i for i in self._informers.values() if kinds is None or i.kind in kinds]
+        for informer in waited:
             informer.wait_synced(max(0.0, deadline - time.monotonic()))
-        return [i.kind for i in self._informers.values() if not i.has_synced()]
+        return [i.kind for i in waited if not i.has_synced()]
 
     def stop(self) -> None:
         for informer in self._informers.values():
             informer.stop()
 
-    def _store(self, api_version: str, kind: str):
+    def _informer(self, api_version: str, kind: str) -> Informer | None:
         informer = self._informers.get((api_version, kind))
-        return informer.store if informer is not None and informer.has_synced() else None
+        return informer if informer is not None and informer.has_synced() else None
+
+    def _store(self, api_version: str, kind: str):
+        informer = self._informer(api_version, kind)
+        return informer.store if informer is not None else None
 
     def caches(self, api_version: str, kind: str) -> bool:
         return self._store(api_version, kind) is not None
@@ -73,12 +84,24 @@ class CachedKube(Kube):
 
     def remember(self, obj: dict, deleted: bool = False) -> None:
         """An object as someone else saw it (kopf's event body), newer than our watch may be yet."""
-        store = self._store(obj.get("apiVersion", ""), obj.get("kind", ""))
-        if store is not None:
-            (store.delete if deleted else store.upsert)(copy.deepcopy(obj))
+        informer = self._informer(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if informer is not None:
+            # An object outside the informer's selection would never be updated by its watch.
+            gone = deleted or not informer.selects(obj)
+            (informer.store.delete if gone else informer.store.upsert)(copy.deepcopy(obj))
 
     def apply(self, manifest: dict, force: bool = True) -> dict:
-        out = super().apply(manifest, force)
+        store = self._store(manifest["apiVersion"], manifest["kind"])
+        if store is None:
+            out = super().apply(manifest, force)
+        else:
+            manifest = stamped(manifest)
+            meta = manifest["metadata"]
+            held = store.get(meta.get("namespace"), meta["name"])
+            if not apply_needed(manifest, held):
+                APPLIES_SKIPPED.labels(manifest["kind"]).inc()
+                return copy.deepcopy(held)
+            out = super().apply(manifest, force)
         self.remember(out)
         return out
 
