@@ -31,18 +31,21 @@ def _reachable(kube: Kube) -> str | None:
         return f"{type(exc).__name__}: {reason}"
 
 
-def _warm(kube: CachedKube) -> bool:
+def _warm(kube: CachedKube, system_namespace: str) -> bool:
     """Informers for the Tugboat kinds, listed before any handler runs: reconciles then read memory,
     and what changed while the operator was down is in the fresh list. A standby replica keeps them
     warm too (kopf pauses its handlers, not the informers), ready to take over."""
     from .api.base import API_VERSION
     from .api.kinds import KINDS
     from .controllers.indexes import CHILD_CACHES, INDEXES
+    from .controllers.model_release import TRUST_CONFIGMAP
 
     for kind in KINDS:
         kube.cache(API_VERSION, kind.kind, kind.plural, INDEXES[kind.kind])
     for api_version, kind_name, plural, selector in CHILD_CACHES:
         kube.cache(api_version, kind_name, plural, label_selector=selector)
+    # The trusted key, read by every release and deployment pass: that one ConfigMap.
+    kube.cache("v1", "ConfigMap", "configmaps", only=(system_namespace, TRUST_CONFIGMAP))
     started = time.monotonic()
     missing = kube.wait_synced(SYNC_TIMEOUT, kinds=[k.kind for k in KINDS])
     if missing:
@@ -51,7 +54,7 @@ def _warm(kube: CachedKube) -> bool:
         kube.stop()
         return False
     # A child kind a cluster lacks (no KubeRay, no Gateway API) keeps retrying in the background.
-    late = kube.wait_synced(CHILD_SYNC_TIMEOUT, kinds=[c[1] for c in CHILD_CACHES])
+    late = kube.wait_synced(CHILD_SYNC_TIMEOUT, kinds=[c[1] for c in CHILD_CACHES] + ["ConfigMap"])
     log.info("caches synced in %.1f s%s", time.monotonic() - started,
              f"; not yet {', '.join(late)} (read from the API server meanwhile)" if late else "")
     return True
@@ -72,7 +75,7 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
         log.error("cannot reach the Kubernetes API server at %s: %s",
                   kube.api.configuration.host, problem)
         return 2
-    if not _warm(kube):
+    if not _warm(kube, settings.system_namespace):
         return 2
     runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime, settings))
     from . import handlers  # noqa: F401  (registers the kopf handlers)

@@ -322,8 +322,9 @@ def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
 # kopf filters client-side, so this watches every ConfigMap; the trusted key has no label we
 # could select on, because the platform team (not Tugboat) creates it.
 @kopf.on.event("v1", "configmaps", when=_is_trust_config_map, id="trusted-key")
-def on_trusted_key(**_) -> None:
+def on_trusted_key(type: str | None, body, **_) -> None:
     """The trusted key appeared, rotated or went: every AgentDeployment mounts a copy of it."""
+    _remember(body, type)
     for obj in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
         enqueue(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
 

@@ -6,9 +6,11 @@ wait on the API server. Must not decide anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from functools import partial
 
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
@@ -20,18 +22,25 @@ WATCH_SECONDS = 240  # the server ends each watch after this; we resume from the
 RETRY_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0  # a kind that keeps failing (its CRD not installed) is retried this rarely
 GONE = 410
+# Core kinds (served under /api, not /apis) an informer may hold: their CoreV1Api name.
+CORE_KINDS = {"ConfigMap": "config_map"}
 
 
 class Informer:
     """Keeps `store` equal to the API server's objects of one kind, cluster-wide (those matching
-    `label_selector` when given: a child kind holds only what we made)."""
+    `label_selector` when given: a child kind holds only what we made), or the one object `only`
+    names (namespace, name)."""
 
     def __init__(self, api: client.ApiClient, api_version: str, kind: str, plural: str,
-                 indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None):
-        self.group, self.version = api_version.split("/")
+                 indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None,
+                 only: tuple[str, str] | None = None):
+        self.group, _, self.version = api_version.rpartition("/")
+        if not self.group and (kind not in CORE_KINDS or only is None):
+            raise ValueError(f"core kind {kind}: only a single named {', '.join(CORE_KINDS)} is cached")
         self.kind, self.plural = kind, plural
-        self.label_selector = label_selector
+        self.label_selector, self.only = label_selector, only
         self.store = Store(indexes)
+        self._api = api
         self._custom = client.CustomObjectsApi(api)
         self._synced = threading.Event()
         self._stopping = threading.Event()
@@ -81,12 +90,31 @@ class Informer:
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
 
+    def holds(self, namespace: str | None, name: str | None) -> bool:
+        """May this informer answer for that object (a single-object informer: only for it)?"""
+        return self.only is None or self.only == (namespace, name)
+
     def _selection(self) -> dict:
-        return {"label_selector": self.label_selector} if self.label_selector else {}
+        out = {"label_selector": self.label_selector} if self.label_selector else {}
+        if self.only is not None:
+            out["field_selector"] = f"metadata.name={self.only[1]}"
+        return out
+
+    def _lister(self):
+        """The list call (also streamed by the watch) for this informer's objects."""
+        if not self.group:
+            core = client.CoreV1Api(self._api)
+            return partial(getattr(core, f"list_namespaced_{CORE_KINDS[self.kind]}"), self.only[0])
+        if self.only is not None:
+            return partial(self._custom.list_namespaced_custom_object, self.group, self.version,
+                           self.only[0], self.plural)
+        return partial(self._custom.list_cluster_custom_object, self.group, self.version, self.plural)
 
     def _relist(self) -> str:
-        out = self._custom.list_cluster_custom_object(self.group, self.version, self.plural,
-                                                      **self._selection())
+        if self.group:
+            out = self._lister()(**self._selection())
+        else:  # core models would come back as objects: read the JSON itself
+            out = json.loads(self._lister()(**self._selection(), _preload_content=False).data)
         for item in out["items"]:  # items of a list carry no apiVersion/kind on some servers
             item.setdefault("apiVersion", f"{self.group}/{self.version}")
             item.setdefault("kind", self.kind)
@@ -97,12 +125,12 @@ class Informer:
     def _watch_from(self, version: str) -> str:
         self._watch = watch.Watch()
         for event in self._watch.stream(
-                self._custom.list_cluster_custom_object, self.group, self.version, self.plural,
-                resource_version=version, allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS,
+                self._lister(), resource_version=version, allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
                 **self._selection(),
                 # a connection dropped without a word would otherwise leave us waiting forever
                 _request_timeout=WATCH_SECONDS + 30):
-            obj = event["object"]
+            obj = event.get("raw_object") or event["object"]  # core kinds: a model in "object"
             version = obj["metadata"].get("resourceVersion") or version
             apply_event(self.store, event["type"], obj)
             if self._stopping.is_set():

@@ -30,11 +30,12 @@ class CachedKube(Kube):
         super().__init__(api_client)
         self._informers: dict[tuple[str, str], Informer] = {}
 
-    def cache(self, api_version: str, kind: str, plural: str,
-              indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None) -> Informer:
+    def cache(self, api_version: str, kind: str, plural: str, indexes: dict[str, IndexFn] | None = None,
+              label_selector: str | None = None, only: tuple[str, str] | None = None) -> Informer:
         """Serve reads of this kind from an informer (once it has listed). With `label_selector`
-        the cache holds only the matching objects: a get of another answers NotFound."""
-        informer = Informer(self.api, api_version, kind, plural, indexes, label_selector)
+        the cache holds only the matching objects: a get of another answers NotFound. With `only`
+        (namespace, name) it answers for that one object; the rest go to the API server."""
+        informer = Informer(self.api, api_version, kind, plural, indexes, label_selector, only)
         self._informers[(api_version, kind)] = informer
         return informer.start()
 
@@ -51,19 +52,26 @@ class CachedKube(Kube):
         for informer in self._informers.values():
             informer.stop()
 
-    def _informer(self, api_version: str, kind: str) -> Informer | None:
+    def _informer(self, api_version: str, kind: str, namespace: str | None = None,
+                  name: str | None = None, listing: bool = False) -> Informer | None:
+        """The synced informer that may answer for that object (or, `listing`, for the whole kind)."""
         informer = self._informers.get((api_version, kind))
-        return informer if informer is not None and informer.has_synced() else None
+        if informer is None or not informer.has_synced():
+            return None
+        if informer.only is not None and (listing or not informer.holds(namespace, name)):
+            return None
+        return informer
 
-    def _store(self, api_version: str, kind: str):
-        informer = self._informer(api_version, kind)
+    def _store(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None,
+               listing: bool = False):
+        informer = self._informer(api_version, kind, namespace, name, listing)
         return informer.store if informer is not None else None
 
     def caches(self, api_version: str, kind: str) -> bool:
-        return self._store(api_version, kind) is not None
+        return self._store(api_version, kind, listing=True) is not None
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict:
-        store = self._store(api_version, kind)
+        store = self._store(api_version, kind, namespace, name)
         if store is None:
             return super().get(api_version, kind, name, namespace)
         obj = store.get(namespace, name)
@@ -73,7 +81,7 @@ class CachedKube(Kube):
 
     def list(self, api_version: str, kind: str, namespace: str | None = None,
              label_selector: str | None = None) -> list[dict]:
-        store = self._store(api_version, kind)
+        store = self._store(api_version, kind, listing=True)
         if store is None or label_selector is not None:
             return super().list(api_version, kind, namespace, label_selector)
         return copy.deepcopy(store.list(namespace))
@@ -84,14 +92,17 @@ class CachedKube(Kube):
 
     def remember(self, obj: dict, deleted: bool = False) -> None:
         """An object as someone else saw it (kopf's event body), newer than our watch may be yet."""
-        informer = self._informer(obj.get("apiVersion", ""), obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        informer = self._informer(obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace"),
+                                  meta.get("name"))
         if informer is not None:
             # An object outside the informer's selection would never be updated by its watch.
             gone = deleted or not informer.selects(obj)
             (informer.store.delete if gone else informer.store.upsert)(copy.deepcopy(obj))
 
     def apply(self, manifest: dict, force: bool = True) -> dict:
-        store = self._store(manifest["apiVersion"], manifest["kind"])
+        store = self._store(manifest["apiVersion"], manifest["kind"], manifest["metadata"].get("namespace"),
+                            manifest["metadata"]["name"])
         if store is None:
             out = super().apply(manifest, force)
         else:
