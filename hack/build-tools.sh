@@ -18,6 +18,7 @@ mkdir -p "$BIN"
 
 log() { printf '[build-tools %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $1"; shift; local l; for l in "$@"; do log "  next: $l"; done; exit 1; }
+PROXY_NEXT="check that the Go module proxy answers: go env GOPROXY; curl -sI \$(go env GOPROXY | cut -d, -f1)"
 
 # Go must be new enough for the wrapper modules (GOTOOLCHAIN=local: no silent toolchain download).
 command -v go >/dev/null || die "go is not installed" \
@@ -44,7 +45,7 @@ step() {
   if ! wait "$pid"; then
     log "error: building $name failed after $((SECONDS - t0)) s; the last lines of $logf:"
     tail -n 15 "$logf" | sed 's/^/    /' >&2
-    die "$name did not build" "check that the Go module proxy answers: go env GOPROXY; curl -sI \$(go env GOPROXY | cut -d, -f1)" \
+    die "$name did not build" "$PROXY_NEXT" \
       "check free disk space (df -h $CACHE ~/.cache/go-build)" \
       "run make tools again: components already built are kept and reused"
   fi
@@ -106,7 +107,7 @@ build_kube() {
     cd "$HERE/tools/kube"
     log "resolving packages (downloads the modules the first time, about 1 min)"
     total=$(go list -deps -tags=$tags "${cmds[@]}" | wc -l) || die "could not resolve the Kubernetes modules" \
-      "check that the Go module proxy answers: go env GOPROXY" "run make tools again"
+      "$PROXY_NEXT" "run make tools again"
     step kube "$total" go build -v -trimpath -tags=$tags -ldflags="$ldf" -o "$out.tmp/" "${cmds[@]}"
     cd - >/dev/null
     rm -rf "$out" && mv "$out.tmp" "$out"
@@ -125,7 +126,7 @@ build_etcd() {
     mkdir -p "$out.tmp"
     cd "$HERE/tools/etcd"
     total=$(go list -deps go.etcd.io/etcd/server/v3 | wc -l) || die "could not resolve the etcd modules" \
-      "check that the Go module proxy answers: go env GOPROXY" "run make tools again"
+      "$PROXY_NEXT" "run make tools again"
     step etcd "$total" go build -v -trimpath -ldflags="$ldf" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
     step etcdctl 0 go build -v -trimpath -ldflags="$ldf" -o "$out.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3
     cd - >/dev/null

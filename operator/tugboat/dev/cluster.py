@@ -203,10 +203,9 @@ class DevCluster:
     def logs_dir(self) -> Path:
         return self.workdir / "clusters" / self.name / "logs"
 
-    def install(self, steps: Steps | None = None) -> None:
+    def install(self, steps: Steps) -> None:
         """Tugboat CRDs, third-party CRDs, policies, the tenants' ClusterRole, the quota wait;
         idempotent."""
-        steps = steps or Steps(lambda _m: None, total=3)
         with steps.step("CRDs", "Tugboat, KubeRay, Gateway API, applied and Established", usually="2-5 s"):
             self.apply_crds()
             self._wait_crds_established()

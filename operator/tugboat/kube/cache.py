@@ -34,6 +34,7 @@ class Informer:
     def __init__(self, api: client.ApiClient, api_version: str, kind: str, plural: str,
                  indexes: dict[str, IndexFn] | None = None, label_selector: str | None = None,
                  only: tuple[str, str] | None = None):
+        self.api_version = api_version
         self.group, _, self.version = api_version.rpartition("/")
         if not self.group and (kind not in CORE_KINDS or only is None):
             raise ValueError(f"core kind {kind}: only a single named {', '.join(CORE_KINDS)} is cached")
@@ -116,7 +117,7 @@ class Informer:
         else:  # core models would come back as objects: read the JSON itself
             out = json.loads(self._lister()(**self._selection(), _preload_content=False).data)
         for item in out["items"]:  # items of a list carry no apiVersion/kind on some servers
-            item.setdefault("apiVersion", f"{self.group}/{self.version}")
+            item.setdefault("apiVersion", self.api_version)
             item.setdefault("kind", self.kind)
         self.store.replace(out["items"])
         self._synced.set()
