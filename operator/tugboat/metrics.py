@@ -21,6 +21,8 @@ API_REQUESTS = Counter("tugboat_api_requests_total", "Requests the operator's cl
 APPLIES_SKIPPED = Counter("tugboat_applies_skipped_total",
                           "Server-side applies not sent: the cached object already is what we declare",
                           ["kind"])
+EVENTS_DROPPED = Counter("tugboat_events_dropped_total",
+                         "Events not posted: the event queue was full (the API server behind)")
 # Set from the work queue (handlers/wiring.py): due is the backlog behind the workers; scheduled
 # counts every pending wake-up, future ones (pauses, analysis intervals, back-offs) included.
 QUEUE_DUE = Gauge("tugboat_work_queue_due", "Reconcile wake-ups due now, waiting for a worker")

@@ -90,4 +90,6 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
     except KubeError as exc:
         log.error("operator stopped: %s", exc)
         return 1
+    finally:
+        kube.stop()  # the events still queued are posted
     return 0

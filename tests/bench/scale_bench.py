@@ -1,14 +1,17 @@
 """Benchmark: Tugboat at scale on the real local control plane (issue #12).
 
-For each N, on a fresh cluster with the operator as its own process: apply N objects of the mix in
-scale_mix.py, then time until each one's status has caught up (observedGeneration == generation,
-conditions set); the operator's peak RSS and CPU seconds from /proc; the API server's own
-apiserver_request_total by verb and resource. Baseline in the same run, on the same cluster: the
-operator stopped, N bare status patches by a plain client at the same concurrency; the headline is
-the ratio of Tugboat's objects/s to that raw rate. Then (operator restarted and settled) an idle
-phase and repeated spec changes. Every phase is bounded and records what it got when timed out.
-The metric has no user-agent label: apply/settle counts include the bench's own polling, idle
-counts include the control plane's own clients (the bench sends nothing then); said in the JSON.
+For each N, on a fresh cluster with the operator as its own process:
+1. live: apply N objects of the mix in scale_mix.py (8 threads) and time until each one's status has
+   caught up (observedGeneration == generation, conditions set: seen by a watch of each kind); the
+   apply itself is timed too, since objects cannot settle faster than they are made;
+2. idle, then repeated spec changes (apply to status);
+3. raw baseline, operator stopped: N bare status patches by a plain client at the same concurrency;
+4. backlog: every object's spec changed while the operator is down, then the operator started and
+   timed until all caught up: its own throughput, and the ratio of that to the raw rate.
+The operator's peak RSS and CPU seconds come from /proc, API requests from the API server's own
+apiserver_request_total by verb and resource. Every phase is bounded and records what it got when
+timed out. The metric has no user-agent label: live counts include the bench's own applies and
+watches, idle counts the control plane's own clients (the bench sends nothing then).
 
     python tests/bench/scale_bench.py [--sizes 100,1000,5000] [--idle-seconds 300] [--changes 20]
         [--timeout 1200] [--label before] [--operator-src DIR] [--quick]
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scale_mix  # noqa: E402
 import scale_probe  # noqa: E402
 import scale_report  # noqa: E402
+from kubernetes import client, watch  # noqa: E402
 
 from tests.integration.conftest import OperatorProcess, _free_port  # noqa: E402
 from tugboat.dev.cluster import DevCluster  # noqa: E402
@@ -88,19 +92,64 @@ def statuses(kube: Kube) -> dict[tuple, dict]:
     return out
 
 
-def wait_settled(kube: Kube, keys: set, timeout: float, poll: float = 0.5) -> tuple[dict, str]:
-    """When each key was first seen settled; a note if not all by the timeout."""
-    seen: dict[tuple, float] = {}
-    started = time.time()
-    while len(seen) < len(keys) and time.time() - started < timeout:
-        now = time.time()
-        for key, obj in statuses(kube).items():
-            if key in keys and key not in seen and scale_probe.settled(obj):
-                seen[key] = now
-        time.sleep(poll)
-    done = f"{len(seen)}/{len(keys)}"
-    note = "" if len(seen) == len(keys) else f"timed out after {timeout:.0f} s with {done} done"
-    return seen, note
+class SettleWatch:
+    """When each object was first seen settled, from a watch per kind started before the apply (a
+    poll would list every object twice a second: at 5,000 the bench's own lists would load the API
+    server and the 2 cores it shares with the operator)."""
+
+    PLURALS = {"Tenant": "tenants", "AgentDeployment": "agentdeployments",
+               "ModelRelease": "modelreleases", "TrainingRun": "trainingruns"}
+
+    def __init__(self, kube: Kube):
+        self.seen: dict[tuple, float] = {}
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._api = client.CustomObjectsApi(kube.api)
+        group, _, self._version = scale_mix.API.partition("/")
+        self._group = group
+        self._threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in KINDS]
+        for t in self._threads:
+            t.start()
+
+    def _note(self, kind: str, obj: dict) -> None:
+        if scale_probe.settled(obj):
+            k = (kind, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            with self._lock:
+                self.seen.setdefault(k, time.time())
+
+    def _run(self, kind: str) -> None:
+        plural = self.PLURALS[kind]
+        listed = self._api.list_cluster_custom_object(self._group, self._version, plural)
+        for obj in listed["items"]:
+            self._note(kind, obj)
+        version = listed["metadata"]["resourceVersion"]
+        while not self._stop.is_set():
+            try:
+                for event in watch.Watch().stream(self._api.list_cluster_custom_object, self._group,
+                                                  self._version, plural, resource_version=version,
+                                                  timeout_seconds=30):
+                    obj = event["raw_object"]
+                    version = obj["metadata"].get("resourceVersion") or version
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._note(kind, obj)
+                    if self._stop.is_set():
+                        return
+            except Exception as exc:  # noqa: BLE001 - a dropped watch resumes; a 410 means relist
+                print(f"settle watch {plural}: {exc}; resuming", file=sys.stderr)
+                time.sleep(0.5)
+
+    def wait(self, keys: set, timeout: float) -> tuple[dict, str]:
+        started = time.time()
+        while time.time() - started < timeout:
+            with self._lock:
+                if keys <= self.seen.keys():
+                    break
+            time.sleep(0.1)
+        self._stop.set()
+        with self._lock:
+            seen = {k: v for k, v in self.seen.items() if k in keys}
+        done = f"{len(seen)}/{len(keys)}"
+        note = "" if len(seen) == len(keys) else f"timed out after {timeout:.0f} s with {done} done"
+        return seen, note
 
 
 def key(doc: dict) -> tuple:
@@ -158,16 +207,22 @@ def measure(n: int, args, work: Path) -> dict:
         def apply(doc: dict) -> None:
             kube.apply(doc)
             applied[key(doc)] = time.time()
+        settle_watch = SettleWatch(kube)
+        time.sleep(1)  # the watches' first lists
         started = time.time()
         for d in docs:
             if d["kind"] == "Namespace":
                 kube.apply(d)
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(apply, counted))
-        seen, note = wait_settled(kube, set(applied), args.timeout)
+        applied_in = time.time() - started
+        seen, note = settle_watch.wait(set(applied), args.timeout)
         settle = (max(seen.values()) - started) if seen else None
         lat = [seen[k] - applied[k] for k in seen]
+        by_kind = {kind: [seen[k] - applied[k] for k in seen if k[0] == kind] for kind in KINDS}
         result.update(
+            apply_seconds=applied_in,
+            p99_by_kind_seconds={kind: scale_probe.percentile(v, 99) for kind, v in by_kind.items()},
             settle_seconds=settle, note=note, settled=len(seen),
             p50_seconds=scale_probe.percentile(lat, 50), p99_seconds=scale_probe.percentile(lat, 99),
             reconciles_per_second=(len(seen) / settle) if settle else None,
@@ -200,11 +255,41 @@ def measure(n: int, args, work: Path) -> dict:
         result["raw_per_second"] = len(objs) / raw
         if result["reconciles_per_second"]:
             result["ratio_to_raw"] = result["reconciles_per_second"] / result["raw_per_second"]
+        op = backlog(kube, cluster, counted, work, args, result)
     finally:
         if op is not None:
             op.stop()
         cluster.down()
     return result
+
+
+def backlog(kube: Kube, cluster: DevCluster, counted: list[dict], work: Path, args, result: dict):
+    """The operator's own throughput, not capped by how fast a client can apply: every object's
+    spec changed while the operator was down (scale_mix.bump), then the time from the operator
+    being ready (caches listed) until each object's status caught up. Also the test that a change
+    made while the operator was down is reconciled once it is back. Returns the operator process."""
+    def patch(doc: dict) -> None:
+        kube.patch(scale_mix.API, doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace"),
+                   scale_mix.bump(doc))
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(patch, counted))
+    settle_watch = SettleWatch(kube)  # lists them unsettled: each is seen once its status catches up
+    time.sleep(1)
+    launched = time.time()
+    op = start_operator(cluster, work, args.operator_src)
+    ready = time.time()
+    sampler = Sampler(op.proc.pid)
+    sampler.start()
+    seen, note = settle_watch.wait({key(d) for d in counted}, args.timeout)
+    sampler.stop()
+    took = (max(seen.values()) - ready) if seen else None
+    result.update(backlog_startup_seconds=ready - launched, backlog_seconds=took, backlog_note=note,
+                  backlog_per_second=len(seen) / took if took else None,
+                  backlog_cpu_seconds=scale_probe.proc_stats(op.proc.pid)["cpu_seconds"],
+                  backlog_peak_rss_mb=sampler.peak_rss_mb)
+    if took:
+        result["backlog_ratio_to_raw"] = result["backlog_per_second"] / result["raw_per_second"]
+    return op
 
 
 def git_commit(src: Path) -> str:
@@ -231,8 +316,9 @@ def main() -> int:
     run = {"label": args.label, "commit": git_commit(src), "operator_src": str(src),
            "concurrency": CONCURRENCY, "sizes": [],
            "request_counts_note": "apiserver_request_total has no user-agent label: apply/settle "
-                                  "counts include the bench's own 0.5 s polling; idle counts include "
-                                  "the control plane's own clients (the bench sends nothing then)"}
+                                  "counts include the bench's own applies and its settle watches; idle "
+                                  "counts include the control plane's own clients (the bench sends "
+                                  "nothing then)"}
     for n in [int(s) for s in args.sizes.split(",")]:
         size = measure(n, args, work)
         run["sizes"].append(size)

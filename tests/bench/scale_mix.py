@@ -69,3 +69,16 @@ def build(n: int, prefix: str = "s") -> list[dict]:
 
 def is_counted(doc: dict) -> bool:
     return doc["apiVersion"] == API
+
+
+def bump(doc: dict) -> dict:
+    """A merge patch changing `doc`'s spec (a new generation) the way a user would: more replicas,
+    a larger quota, a looser export tolerance, a longer training (its ConfigMap and RayJob change)."""
+    kind = doc["kind"]
+    if kind == "AgentDeployment":
+        return {"spec": {"replicas": 2}}
+    if kind == "Tenant":
+        return {"spec": {"quota": {"agentDeployments": doc["spec"]["quota"]["agentDeployments"] + 1}}}
+    if kind == "ModelRelease":
+        return {"spec": {"export": {"tolerance": doc["spec"]["export"]["tolerance"] * 2}}}
+    return {"spec": {"training": {"steps": doc["spec"]["training"]["steps"] + 1}}}

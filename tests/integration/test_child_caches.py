@@ -11,7 +11,7 @@ import yaml
 
 from tests.integration.helpers import wait_for
 from tugboat.kube.cached import CachedKube
-from tugboat.metrics import APPLIES_SKIPPED
+from tugboat.metrics import API_REQUESTS, APPLIES_SKIPPED
 
 NS = "child-cache"
 MANAGED = "app.kubernetes.io/managed-by=tugboat"
@@ -50,7 +50,13 @@ def test_only_our_labelled_children_are_cached(cluster, cached):
     cached.apply(deployment("ours", 1))
     wait_for(lambda: cached.get_or_none("apps/v1", "Deployment", "ours", NS), what="ours in the cache")
     assert cached.get_or_none("apps/v1", "Deployment", "theirs", NS) is None  # not selected: not ours
-    assert {d["metadata"]["name"] for d in cached.list("apps/v1", "Deployment", NS)} == {"ours"}
+    lists = API_REQUESTS.labels("list", "Deployment")._value.get()
+    mine = cached.list("apps/v1", "Deployment", NS, label_selector=f"{MANAGED},app=ours")
+    assert {d["metadata"]["name"] for d in mine} == {"ours"}
+    assert API_REQUESTS.labels("list", "Deployment")._value.get() == lists  # answered from the cache
+    # A list wider than the cache's selection is the API server's to answer: theirs is in it.
+    assert {d["metadata"]["name"] for d in cached.list("apps/v1", "Deployment", NS)} == {"ours", "theirs"}
+    assert API_REQUESTS.labels("list", "Deployment")._value.get() == lists + 1
 
 
 def test_an_unchanged_apply_is_skipped_and_drift_is_put_back(cluster, cached):

@@ -84,5 +84,14 @@ def test_report_merges_labels_and_writes_all_three(tmp_path):
     data = scale_report.write(tmp_path, "after", after)
     assert set(json.loads((tmp_path / "scale.json").read_text())) == {"before", "after"} == set(data)
     md = (tmp_path / "scale.md").read_text()
-    assert "| before | 100 | 12.5 |" in md and "| after | 100 | 6 |" in md
+    assert "| before | 100 | - | 12.5 |" in md and "| after | 100 | - | 6 |" in md  # no apply time given
     assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_size_run_on_its_own_joins_the_labels_other_sizes(tmp_path):
+    def run(*sizes):
+        return {"label": "after", "sizes": [{"n": n, "settle_seconds": t} for n, t in sizes]}
+    scale_report.write(tmp_path, "after", run((100, 2.0), (1000, 9.0)))
+    data = scale_report.write(tmp_path, "after", run((1000, 8.0), (5000, 40.0)))
+    got = [(s["n"], s["settle_seconds"]) for s in data["after"]["sizes"]]
+    assert got == [(100, 2.0), (1000, 8.0), (5000, 40.0)]

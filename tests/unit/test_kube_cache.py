@@ -57,7 +57,7 @@ class ScriptedServer:
 
 
 def run_informer(monkeypatch, server: ScriptedServer) -> cache.Informer:
-    monkeypatch.setattr(cache.watch, "Watch", server.watch)
+    monkeypatch.setattr(cache, "_RawWatch", server.watch)
     monkeypatch.setattr(cache, "RETRY_SECONDS", 0.01)
     informer = cache.Informer(client.ApiClient(), API, "ModelRelease", "modelreleases")
     informer._custom = server
@@ -71,8 +71,8 @@ def test_relists_after_410_gone_and_resumes_from_the_last_version(monkeypatch):
     gone = ApiException(status=410, reason="Expired")
     server = ScriptedServer(
         lists=[[item("a", "90")], [item("b", "150")]],
-        watches=[[{"type": "ADDED", "object": item("c", "120")},
-                  {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "130"}}}, gone],
+        watches=[[{"type": "ADDED", "raw_object": item("c", "120")},
+                  {"type": "BOOKMARK", "raw_object": {"metadata": {"resourceVersion": "130"}}}, gone],
                  []])
     informer = run_informer(monkeypatch, server)
     assert server.listed == 2
@@ -84,7 +84,7 @@ def test_relists_after_410_gone_and_resumes_from_the_last_version(monkeypatch):
 
 
 def test_a_watch_ended_by_the_server_resumes_from_its_last_event(monkeypatch):
-    server = ScriptedServer(lists=[[]], watches=[[{"type": "ADDED", "object": item("a", "140")}], []])
+    server = ScriptedServer(lists=[[]], watches=[[{"type": "ADDED", "raw_object": item("a", "140")}], []])
     run_informer(monkeypatch, server)
     assert server.listed == 1 and server.watched_from[:2] == ["100", "140"]
 
@@ -95,7 +95,7 @@ def cached(monkeypatch) -> CachedKube:
     informer = cache.Informer(kube.api, API, "ModelRelease", "modelreleases")
     informer.store.replace([item("a", "10")])
     informer._synced.set()  # as after its first list; no thread runs
-    kube._informers[(API, "ModelRelease")] = informer
+    kube._informers[(API, "ModelRelease")] = [informer]
     return kube
 
 
@@ -141,7 +141,7 @@ def children(monkeypatch):
     informer = cache.Informer(kube.api, "apps/v1", "Deployment", "deployments",
                               label_selector="app.kubernetes.io/managed-by=tugboat")
     informer._synced.set()
-    kube._informers[("apps/v1", "Deployment")] = informer
+    kube._informers[("apps/v1", "Deployment")] = [informer]
     sent = []
 
     def apply(self, manifest, force=True):

@@ -75,3 +75,12 @@ def test_index_functions():
     assert by_training_source({"metadata": {"name": "r", "namespace": "ml"}, "spec": {}}) == []
     tenant = {"metadata": {"name": "t"}, "spec": {"namespaces": ["x", "y"]}}
     assert by_listed_namespace(tenant) == ["x", "y"]
+
+
+def test_managed_fields_are_not_kept():
+    store = Store()
+    store.upsert({"metadata": {"name": "a", "namespace": "ml", "resourceVersion": "1",
+                               "managedFields": [{"manager": "tugboat", "fieldsV1": {"f:spec": {}}}]},
+                  "spec": {"x": 1}})
+    assert store.get("ml", "a") == {"metadata": {"name": "a", "namespace": "ml", "resourceVersion": "1"},
+                                    "spec": {"x": 1}}

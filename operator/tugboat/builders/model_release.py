@@ -36,8 +36,9 @@ RELEASE_LABEL = "tugboat.dev/modelrelease"
 
 
 def jobs_selector(name: str) -> str:
-    """Label selector of a ModelRelease's Jobs: the name as its label holds it."""
-    return f"{RELEASE_LABEL}={label_value(name)}"
+    """Label selector of a ModelRelease's Jobs (ours: the operator's Job cache answers it): the name
+    as its label holds it."""
+    return f"app.kubernetes.io/managed-by=tugboat,{RELEASE_LABEL}={label_value(name)}"
 
 
 def job_name(owner: dict, role: str) -> str:

@@ -11,10 +11,6 @@ from ..reconcile.tenant import claim_key
 from .indexes import NAMESPACES, lookup
 
 
-def tenants(kube: Kube) -> list[dict]:
-    return kube.list(API_VERSION, TENANT.kind)
-
-
 def tenant_view(obj: dict) -> TenantView | None:
     spec, _ = parse_spec(TENANT.spec, obj.get("spec") or {})
     return TenantView(obj["metadata"]["name"], spec) if spec is not None else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..api.base import API_VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, MODEL_RELEASE, TENANT, TRAINING_RUN
 from ..builders.agent_deployment import GATEWAY_API
+from ..builders.training_run import RUN_LABEL
 from ..kube.cached import CachedKube
 from ..kube.client import Kube
 
@@ -38,13 +39,23 @@ INDEXES = {
 
 
 MANAGED = "app.kubernetes.io/managed-by=tugboat"
-# The other kinds reconciles read, cached too: (apiVersion, kind, plural, label selector). Our
-# children only (a same-named object someone else made decides nothing: our apply takes it over);
-# HTTPRoutes whole (a foreign route holding our route's name is refused by name) and Gateways whole.
+# The other kinds reconciles read or apply, cached too: (apiVersion, kind, plural, label selector).
+# Our children only (a same-named object someone else made decides nothing: our apply takes it
+# over); the Ray pods of TrainingRuns; whole kinds where others' objects decide (HTTPRoutes: a
+# foreign route holding our route's name; Gateways; Namespaces: who made them; Nodes: the pools).
+# RoleBindings are not cached: listing every binding of the cluster is more than a Tenant needs.
 CHILD_CACHES = (
     ("apps/v1", "Deployment", "deployments", MANAGED),
     ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", MANAGED),
     ("ray.io/v1", "RayJob", "rayjobs", MANAGED),
+    ("batch/v1", "Job", "jobs", MANAGED),
+    ("v1", "ConfigMap", "configmaps", MANAGED),
+    ("v1", "ResourceQuota", "resourcequotas", MANAGED),
+    ("v1", "LimitRange", "limitranges", MANAGED),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", MANAGED),
+    ("v1", "Pod", "pods", RUN_LABEL),
+    ("v1", "Namespace", "namespaces", None),
+    ("v1", "Node", "nodes", None),
     (GATEWAY_API, "HTTPRoute", "httproutes", None),
     (GATEWAY_API, "Gateway", "gateways", None),
 )

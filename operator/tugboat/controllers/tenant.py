@@ -16,7 +16,7 @@ from ..reasons import Reason
 from ..reconcile import tenant
 from ..reconcile.outcome import Meta
 from .engine import current_status
-from .gather import tenants
+from .indexes import NAMESPACES, lookup
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,23 @@ def reserved_namespaces(s: Settings) -> tuple[str, ...]:
             *s.release_namespaces, *s.reserved_namespaces)
 
 
-def _claims(obj: dict, others: list[dict]) -> dict[str, str]:
+def _rivals(kube: Kube, obj: dict, namespaces) -> dict[str, list[dict]]:
+    """namespace -> the other Tenants listing it (from the namespaces index: a pass reads the
+    Tenants it shares a namespace with, not every Tenant of the cluster)."""
+    me = obj["metadata"]["name"]
+    out = {}
+    for ns in namespaces:
+        others = [t for t in lookup(kube, TENANT.kind, NAMESPACES, ns) if t["metadata"]["name"] != me]
+        if others:
+            out[ns] = others
+    return out
+
+
+def _claims(obj: dict, rivals: dict[str, list[dict]]) -> dict[str, str]:
     """namespace -> the other Tenant that holds it (tenant.claim_key decides)."""
     claims: dict[str, str] = {}
     for ns in (obj.get("spec") or {}).get("namespaces", []):
-        rivals = [o for o in others if ns in (o.get("spec") or {}).get("namespaces", [])]
-        best = min(rivals, key=lambda o, n=ns: tenant.claim_key(o, n), default=None)
+        best = min(rivals.get(ns, ()), key=lambda o, n=ns: tenant.claim_key(o, n), default=None)
         if best is not None and tenant.claim_key(best, ns) < tenant.claim_key(obj, ns):
             claims[ns] = best["metadata"]["name"]
     return claims
@@ -49,22 +60,19 @@ def _namespace_uids(kube: Kube, names) -> dict[str, str]:
     return uids
 
 
-def _others(kube: Kube, obj: dict) -> list[dict]:
-    return [t for t in tenants(kube) if t["metadata"]["name"] != obj["metadata"]["name"]]
-
-
-def _listed(tenant_objs: list[dict]) -> frozenset[str]:
-    return frozenset(ns for o in tenant_objs for ns in (o.get("spec") or {}).get("namespaces", []))
+def _mentioned(obj: dict) -> set[str]:
+    """The namespaces a Tenant lists or set up before: the only ones its decisions are about."""
+    return set((obj.get("spec") or {}).get("namespaces") or []) | set(current_status(TENANT, obj).namespaces)
 
 
 def observe(kube: Kube, obj: dict, s: Settings) -> tenant.Observed:
-    others = _others(kube, obj)
-    claims = _claims(obj, others)
+    rivals = _rivals(kube, obj, _mentioned(obj))
+    claims = _claims(obj, rivals)
     namespaces = (obj.get("spec") or {}).get("namespaces", [])
     count = sum(len(kube.list(API_VERSION, AGENT_DEPLOYMENT.kind, ns)) for ns in namespaces
                 if ns not in claims)
     return tenant.Observed(Meta.of(obj), obj.get("spec") or {}, current_status(TENANT, obj), claims,
-                           listed_by_others=_listed(others), agent_deployments=count,
+                           listed_by_others=frozenset(rivals), agent_deployments=count,
                            gateway_namespace=s.gateway_namespace,
                            monitoring_namespace=s.monitoring_namespace,
                            reserved=reserved_namespaces(s),
@@ -110,7 +118,7 @@ def delete_namespaces(kube: Kube, name: str, s: Settings) -> tenant.DeletionPlan
     spec = obj.get("spec") or {}
     plan = tenant.plan_deletion(spec, current_status(TENANT, obj),
                                 _namespace_uids(kube, spec.get("namespaces") or ()),
-                                reserved_namespaces(s), _listed(_others(kube, obj)))
+                                reserved_namespaces(s), frozenset(_rivals(kube, obj, _mentioned(obj))))
     for ns in plan.delete:
         log.info("Tenant %s deleted with deletionPolicy Delete: deleting namespace %s", name, ns.name)
         # The uid precondition: never a namespace of the same name made since we looked.

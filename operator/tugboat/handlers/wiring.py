@@ -42,6 +42,7 @@ _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
 # of failed passes): one pending wake-up per object. Reconciles wait on the API server, not the CPU:
 # eight in flight keep a burst of new objects from queueing behind each other's round trips.
 REQUEUE = RequeueQueue(workers=8)
+USAGE_DELAY = 1.0  # seconds a Tenant's usage count may lag its AgentDeployments
 QUEUE_DUE.set_function(REQUEUE.due)
 QUEUE_SCHEDULED.set_function(REQUEUE.pending)
 
@@ -58,6 +59,16 @@ class UnboundedBackoffs:
 
     def __iter__(self):
         return itertools.chain(self.FIRST, itertools.repeat(self.THEN))
+
+
+class UnreadDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf keeps each object's last handled spec to tell on.create from on.update handlers; we have
+    neither (reconciles start from events), and deletion is told by deletionTimestamp. Writing it
+    cost a PATCH on every new object and spec change: it is read (an old one is left alone), never
+    written."""
+
+    def store(self, *, body, patch, essence) -> None:
+        return None
 
 
 @kopf.on.startup()
@@ -86,8 +97,8 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     # Finalizers (TrainingRun: stop its RayJobs) and kopf's bookkeeping under our own domain.
     settings.persistence.finalizer = "tugboat.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tugboat.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="tugboat.dev", key="last-handled-configuration")
+    settings.persistence.diffbase_storage = UnreadDiffBase(prefix="tugboat.dev",
+                                                           key="last-handled-configuration")
 
 
 @kopf.on.login()
@@ -101,12 +112,12 @@ def login(**_) -> kopf.ConnectionInfo:
         certificate_path=cfg.cert_file, private_key_path=cfg.key_file, token=kube.bearer_token())
 
 
-def enqueue(kind: Kind, name: str, namespace: str | None) -> None:
+def enqueue(kind: Kind, name: str, namespace: str | None, after: float = 0) -> None:
     """Wake the object now, through the queue: a burst of events (our own writes, a fan-out from a
     Tenant or a release) collapses into the one pass already waiting, and kopf's threads go back
     to the watches at once instead of waiting on reconciles. Not gated by peering: kopf delivers
     events to the active replica only (our gate may not have seen kopf's own resume yet)."""
-    REQUEUE.schedule((kind.kind, namespace, name), 0, lambda: run_reconcile(kind, name, namespace))
+    REQUEUE.schedule((kind.kind, namespace, name), after, lambda: run_reconcile(kind, name, namespace))
 
 
 def _wake(kind: Kind, name: str, namespace: str | None) -> Callable[[], None]:
@@ -205,10 +216,11 @@ def api_reachable(**_) -> str:
 
 
 @kopf.on.event("v1", "pods", labels={RUN_LABEL: kopf.PRESENT}, id="training-pods")
-def on_training_pod(namespace: str, labels, **_) -> None:
+def on_training_pod(type: str | None, namespace: str, labels, body, **_) -> None:
     """A Ray pod of a TrainingRun was placed, refused (no capacity) or went: the run re-judges.
     RayJob status comes through its own watch and MLflow progress by the outcome's requeue, so
     no run needs a fixed timer."""
+    _remember(body, type)
     for name in training_runs_labelled(runtime.kube(), namespace, labels[RUN_LABEL]):
         enqueue(TRAINING_RUN, name, namespace)
 
@@ -245,7 +257,8 @@ def stop_ray_jobs(body, **_) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_release_job(namespace: str, meta, **_) -> None:
+def on_release_job(type: str | None, namespace: str, meta, body, **_) -> None:
+    _remember(body, type)
     _reconcile_owner(MODEL_RELEASE, namespace, meta)
 
 
@@ -335,7 +348,8 @@ def on_agent_deployment_count(type: str | None, namespace: str, **_) -> None:
     if type in ("ADDED", "DELETED"):
         owner = tenant_of_namespace(runtime.kube(), namespace)
         if owner is not None:
-            enqueue(TENANT, owner.name, None)
+            # A second later: a burst of new deployments is counted in one pass, not one each.
+            enqueue(TENANT, owner.name, None, after=USAGE_DELAY)
 
 
 def _deletes_namespaces(spec, **_) -> bool:

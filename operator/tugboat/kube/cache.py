@@ -1,5 +1,5 @@
-"""Informers: one per kind (ours, and the children we read: any kind served under /apis), a fresh
-list then a watch resumed from the last resourceVersion (bookmarks keep it current on a quiet
+"""Informers: one per kind and selection (ours, the children we read, the core kinds in CORE_KINDS), a
+fresh list then a watch resumed from the last resourceVersion (bookmarks keep it current on a quiet
 kind), a relist when the API server answers 410 Gone. They feed a Store (store.py); readers never
 wait on the API server. Must not decide anything.
 """
@@ -15,6 +15,7 @@ from functools import partial
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from .selectors import matches, parse
 from .store import IndexFn, Store
 
 log = logging.getLogger("tugboat.cache")
@@ -22,8 +23,18 @@ WATCH_SECONDS = 240  # the server ends each watch after this; we resume from the
 RETRY_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0  # a kind that keeps failing (its CRD not installed) is retried this rarely
 GONE = 410
-# Core kinds (served under /api, not /apis) an informer may hold: their CoreV1Api name.
-CORE_KINDS = {"ConfigMap": "config_map"}
+# Core kinds (served under /api, not /apis) an informer may hold: their CoreV1Api name, namespaced?
+CORE_KINDS = {"ConfigMap": ("config_map", True), "Pod": ("pod", True), "Node": ("node", False),
+              "Namespace": ("namespace", False), "ResourceQuota": ("resource_quota", True),
+              "LimitRange": ("limit_range", True)}
+
+
+class _RawWatch(watch.Watch):
+    """Events as the server's JSON: building the client's models for core kinds costs CPU per
+    event, and we keep dicts anyway."""
+
+    def get_return_type(self, func):
+        return None
 
 
 class Informer:
@@ -36,10 +47,13 @@ class Informer:
                  only: tuple[str, str] | None = None):
         self.api_version = api_version
         self.group, _, self.version = api_version.rpartition("/")
-        if not self.group and (kind not in CORE_KINDS or only is None):
-            raise ValueError(f"core kind {kind}: only a single named {', '.join(CORE_KINDS)} is cached")
+        if not self.group and kind not in CORE_KINDS:
+            raise ValueError(f"core kind {kind}: only {', '.join(CORE_KINDS)} are cached")
         self.kind, self.plural = kind, plural
         self.label_selector, self.only = label_selector, only
+        self.terms = parse(label_selector)
+        if self.terms is None:
+            raise ValueError(f"{plural}: {label_selector!r} is not an equality or existence selector")
         self.store = Store(indexes)
         self._api = api
         self._custom = client.CustomObjectsApi(api)
@@ -49,10 +63,11 @@ class Informer:
         self._thread = threading.Thread(target=self._run, name=f"informer-{plural}", daemon=True)
 
     def selects(self, obj: dict) -> bool:
-        """Would our list hold `obj`? (Equality selectors, the only ones we use.)"""
-        labels = obj.get("metadata", {}).get("labels") or {}
-        return all(labels.get(k) == v for k, _, v in
-                   (term.partition("=") for term in (self.label_selector or "").split(",") if term))
+        """Would our list hold `obj`?"""
+        meta = obj.get("metadata") or {}
+        if self.only is not None and (meta.get("namespace"), meta.get("name")) != self.only:
+            return False
+        return matches(meta.get("labels"), self.terms)
 
     def start(self) -> Informer:
         self._thread.start()
@@ -105,7 +120,10 @@ class Informer:
         """The list call (also streamed by the watch) for this informer's objects."""
         if not self.group:
             core = client.CoreV1Api(self._api)
-            return partial(getattr(core, f"list_namespaced_{CORE_KINDS[self.kind]}"), self.only[0])
+            name, namespaced = CORE_KINDS[self.kind]
+            if self.only is not None and namespaced:
+                return partial(getattr(core, f"list_namespaced_{name}"), self.only[0])
+            return getattr(core, f"list_{name}_for_all_namespaces" if namespaced else f"list_{name}")
         if self.only is not None:
             return partial(self._custom.list_namespaced_custom_object, self.group, self.version,
                            self.only[0], self.plural)
@@ -124,14 +142,14 @@ class Informer:
         return out["metadata"]["resourceVersion"]
 
     def _watch_from(self, version: str) -> str:
-        self._watch = watch.Watch()
+        self._watch = _RawWatch()
         for event in self._watch.stream(
                 self._lister(), resource_version=version, allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_SECONDS,
                 **self._selection(),
                 # a connection dropped without a word would otherwise leave us waiting forever
                 _request_timeout=WATCH_SECONDS + 30):
-            obj = event.get("raw_object") or event["object"]  # core kinds: a model in "object"
+            obj = event["raw_object"]
             version = obj["metadata"].get("resourceVersion") or version
             apply_event(self.store, event["type"], obj)
             if self._stopping.is_set():

@@ -85,6 +85,9 @@ class Store:
             return [self._objects[k] for k in self._index[index].get(value, ())]
 
     def _put(self, key: Key, obj: dict) -> None:
+        # Who set which field, kept by the server for server-side apply: nothing here reads it,
+        # and it is often the largest part of an object.
+        obj["metadata"].pop("managedFields", None)
         self._objects[key] = obj
         for name, fn in self._indexers.items():
             for value in fn(obj):
