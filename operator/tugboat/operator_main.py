@@ -78,7 +78,8 @@ def main(kubeconfig: str | None, priority: int, standalone: bool,
     if not _warm(kube, settings.system_namespace):
         return 2
     runtime.init(kube, runtime.Options(kubeconfig, priority, standalone, peering_lifetime, settings))
-    from . import handlers  # noqa: F401  (registers the kopf handlers)
+    from . import handlers  # registers the kopf handlers
+    handlers.wiring.subscribe(kube, settings.system_namespace)
     from .handlers.standby import IDENTITY
 
     start_http_server(metrics[1], addr=metrics[0])

@@ -275,6 +275,7 @@ def backlog(kube: Kube, cluster: DevCluster, counted: list[dict], work: Path, ar
         list(pool.map(patch, counted))
     settle_watch = SettleWatch(kube)  # lists them unsettled: each is seen once its status catches up
     time.sleep(1)
+    before = requests(cluster)
     launched = time.time()
     op = start_operator(cluster, work, args.operator_src)
     ready = time.time()
@@ -286,7 +287,8 @@ def backlog(kube: Kube, cluster: DevCluster, counted: list[dict], work: Path, ar
     result.update(backlog_startup_seconds=ready - launched, backlog_seconds=took, backlog_note=note,
                   backlog_per_second=len(seen) / took if took else None,
                   backlog_cpu_seconds=scale_probe.proc_stats(op.proc.pid)["cpu_seconds"],
-                  backlog_peak_rss_mb=sampler.peak_rss_mb)
+                  backlog_peak_rss_mb=sampler.peak_rss_mb,
+                  backlog_requests_by_verb_resource=scale_probe.delta(requests(cluster), before))
     if took:
         result["backlog_ratio_to_raw"] = result["backlog_per_second"] / result["raw_per_second"]
     return op

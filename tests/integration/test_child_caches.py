@@ -92,3 +92,16 @@ def test_the_trusted_key_configmap_is_cached_alone(cluster, cached):
              what="the rotated key reaching the cache")
     cluster.kubectl("delete", "configmap", "trust", "-n", NS)
     wait_for(lambda: cached.get_or_none("v1", "ConfigMap", "trust", NS) is None, what="the deletion")
+
+
+def test_subscribers_hear_changes_made_by_others_and_deletions(cluster, cached):
+    heard: list[tuple[str, str, int]] = []
+    cached.informer("apps/v1", "Deployment", MANAGED).subscribe(
+        lambda type_, obj: heard.append((type_, obj["metadata"]["name"], obj["spec"]["replicas"])))
+    cached.apply(deployment("told", 1))
+    cluster.kubectl("scale", "deployment", "told", "-n", NS, "--replicas=3")  # someone else's change
+    wait_for(lambda: ("MODIFIED", "told", 3) in heard, what="the hand-made scale told to the subscriber")
+    cluster.kubectl("delete", "deployment", "told", "-n", NS)
+    wait_for(lambda: any(t == "DELETED" and n == "told" for t, n, _ in heard), what="the deletion told")
+    # (The echo of our own apply is not told when its answer is stored before its watch event comes:
+    # a race with the watch, so only the store's side of it is tested, in test_kube_store.)

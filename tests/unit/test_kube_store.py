@@ -84,3 +84,21 @@ def test_managed_fields_are_not_kept():
                   "spec": {"x": 1}})
     assert store.get("ml", "a") == {"metadata": {"name": "a", "namespace": "ml", "resourceVersion": "1"},
                                     "spec": {"x": 1}}
+
+
+def test_the_echo_of_a_stored_version_is_not_news():
+    s = lines()
+    assert s.upsert(obj("a", "4"))
+    assert not s.upsert(obj("a", "4"))  # our own write's answer came first, then its watch event
+    assert not apply_event(s, "MODIFIED", obj("a", "4"))
+    assert apply_event(s, "MODIFIED", obj("a", "5")) and apply_event(s, "DELETED", obj("a", "6"))
+    assert not apply_event(s, "BOOKMARK", obj("a", "7"))
+
+
+def test_a_relist_says_what_changed_since_the_last_one():
+    s = lines()
+    assert [t for t, _ in s.replace([obj("a", "1"), obj("b", "2")])] == ["ADDED", "ADDED"]
+    changes = s.replace([obj("a", "1"), obj("b", "3"), obj("c", "4")])
+    assert sorted((t, o["metadata"]["name"]) for t, o in changes) == [("ADDED", "c"), ("MODIFIED", "b")]
+    assert [(t, o["metadata"]["name"]) for t, o in s.replace([obj("c", "4")])] == [
+        ("DELETED", "a"), ("DELETED", "b")]

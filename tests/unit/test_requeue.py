@@ -16,7 +16,11 @@ class Clock:
 
 def test_the_earliest_request_per_object_wins_and_later_ones_are_dropped():
     clock = Clock()
-    queue = RequeueQueue(clock)
+    queue = RequeueQueue(clock, workers=1)
+    # The one worker busy: what falls due stays queued (no race with the queue's thread).
+    busy, release = threading.Event(), threading.Event()
+    queue.schedule("busy", 0, lambda: (busy.set(), release.wait(10)))
+    assert busy.wait(10)
     assert queue.schedule("a", 30, lambda: None)
     assert not queue.schedule("a", 60, lambda: None)  # later: dropped
     assert queue.schedule("a", 5, lambda: None)  # earlier: moves the wake-up forward
@@ -25,6 +29,7 @@ def test_the_earliest_request_per_object_wins_and_later_ones_are_dropped():
     assert queue.due() == 0
     clock.now += 7  # "a" is due, "b" not yet
     assert queue.due() == 1 and queue.pending() == 2
+    release.set()
     queue.stop()
 
 

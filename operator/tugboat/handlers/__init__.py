@@ -1,6 +1,8 @@
-"""Kopf wiring: handlers translate kopf's kwargs into calls of plain functions, nothing more.
+"""Kopf wiring: handlers translate kopf's kwargs (and our informers' changes) into calls of plain
+functions, nothing more.
 
-Importing this module registers the handlers; `tugboat run` imports it and starts kopf.
+Importing this module registers the kopf handlers; `tugboat run` imports it, subscribes the
+informer handlers (wiring.subscribe) and starts kopf.
 """
 
 from __future__ import annotations

@@ -131,7 +131,10 @@ class RequeueQueue:
             if due is None:
                 self._free.release()
                 return
-            self._pool.submit(self._guarded, *due)
+            try:
+                self._pool.submit(self._guarded, *due)
+            except RuntimeError:  # the interpreter is exiting: its pools take no more work
+                return
 
     def _guarded(self, key: Hashable, job: Callable[[], None]) -> None:
         try:

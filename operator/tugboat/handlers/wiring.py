@@ -1,4 +1,5 @@
-"""Kopf handlers and the single startup hook with every operator setting."""
+"""Kopf handlers of our own kinds, the informer subscribers for what else reconciles read, and the
+single startup hook with every operator setting."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import kopf
 
 from ..api.base import API_VERSION, GROUP, VERSION
 from ..api.kinds import AGENT_DEPLOYMENT, KINDS, MODEL_RELEASE, TENANT, TRAINING_RUN, Kind
+from ..builders.agent_deployment import GATEWAY_API
 from ..builders.training_run import RUN_LABEL
 from ..controllers import cleanup
 from ..controllers.agent_deployment import (
@@ -23,11 +25,12 @@ from ..controllers.agent_deployment import (
 )
 from ..controllers.engine import report_failure
 from ..controllers.gather import tenant_of_namespace
-from ..controllers.indexes import MODEL_LINE, TRAINING_SOURCE, lookup
+from ..controllers.indexes import MANAGED, MODEL_LINE, TRAINING_SOURCE, lookup
 from ..controllers.model_release import TRUST_CONFIGMAP
 from ..controllers.reconcilers import reconcile
 from ..controllers.tenant import delete_namespaces, tenant_reach
 from ..controllers.training_run import training_runs_labelled
+from ..kube.cache import Subscriber
 from ..kube.cached import CachedKube
 from ..kube.client import Kube
 from ..kube.errors import KubeError, Transient
@@ -215,35 +218,12 @@ def api_reachable(**_) -> str:
     return runtime.kube().api.configuration.host
 
 
-@kopf.on.event("v1", "pods", labels={RUN_LABEL: kopf.PRESENT}, id="training-pods")
-def on_training_pod(type: str | None, namespace: str, labels, body, **_) -> None:
-    """A Ray pod of a TrainingRun was placed, refused (no capacity) or went: the run re-judges.
-    RayJob status comes through its own watch and MLflow progress by the outcome's requeue, so
-    no run needs a fixed timer."""
-    _remember(body, type)
-    for name in training_runs_labelled(runtime.kube(), namespace, labels[RUN_LABEL]):
-        enqueue(TRAINING_RUN, name, namespace)
-
-
 def _condition(status, type_: str) -> str | None:
     return next((c.get("status") for c in status.get("conditions", []) if c.get("type") == type_), None)
 
 
 def _training_ended(status) -> bool:
     return _condition(status, "Trained") not in (None, "Unknown")
-
-
-def _reconcile_owner(kind: Kind, namespace: str, meta) -> None:
-    """A child we own changed (status, deletion): its owner re-judges the world."""
-    for ref in meta.get("ownerReferences", []):
-        if ref.get("apiVersion") == API_VERSION and ref.get("kind") == kind.kind:
-            enqueue(kind, ref["name"], namespace)
-
-
-@kopf.on.event("ray.io", "v1", "rayjobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_ray_job(type: str | None, namespace: str, meta, body, **_) -> None:
-    _remember(body, type)
-    _reconcile_owner(TRAINING_RUN, namespace, meta)
 
 
 @kopf.on.delete(GROUP, VERSION, TRAINING_RUN.plural, id="stop-rayjobs")
@@ -256,12 +236,6 @@ def stop_ray_jobs(body, **_) -> None:
         raise kopf.TemporaryError(waiting, delay=2)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": "tugboat"})
-def on_release_job(type: str | None, namespace: str, meta, body, **_) -> None:
-    _remember(body, type)
-    _reconcile_owner(MODEL_RELEASE, namespace, meta)
-
-
 @kopf.on.event(GROUP, VERSION, TRAINING_RUN.plural, id="release-sources")
 def on_training_run_for_releases(type: str | None, name: str, namespace: str, status, **_) -> None:
     """A release waits for its TrainingRun: re-judge releases built from this one when it appears,
@@ -270,42 +244,6 @@ def on_training_run_for_releases(type: str | None, name: str, namespace: str, st
         return
     for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, TRAINING_SOURCE, f"{namespace}/{name}"):
         enqueue(MODEL_RELEASE, obj["metadata"]["name"], namespace)
-
-
-# --- Tenants and AgentDeployments: children, releases and the trusted key re-trigger owners ---
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "tugboat"},
-               id="serving-deployments")
-def on_serving_deployment(type: str | None, namespace: str, meta, body, **_) -> None:
-    """Rollout progress and pod-creation failures (quota) of a serving Deployment reach its owner."""
-    _remember(body, type)
-    _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
-
-
-@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
-               labels={"app.kubernetes.io/managed-by": "tugboat"}, id="serving-routes")
-def on_serving_route(type: str | None, namespace: str, meta, body, **_) -> None:
-    """The Gateway accepted (or refused) an AgentDeployment's HTTPRoute: its status shows it."""
-    _remember(body, type)
-    _reconcile_owner(AGENT_DEPLOYMENT, namespace, meta)
-
-
-@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes",
-               labels={"app.kubernetes.io/managed-by": kopf.ABSENT}, id="foreign-routes")
-def on_foreign_route(type: str | None, name: str, namespace: str, body, **_) -> None:
-    """A route not ours came or went: a deployment refused for its name may now build its own."""
-    _remember(body, type)
-    for agent, ns in agent_deployments_naming_route(runtime.kube(), namespace, name):
-        enqueue(AGENT_DEPLOYMENT, agent, ns)
-
-
-@kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="serving-gateways")
-def on_gateway(type: str | None, name: str, namespace: str, body, **_) -> None:
-    """A Gateway came or went: the deployments naming it re-judge their gatewayRef."""
-    _remember(body, type)
-    for agent, ns in agent_deployments_on_gateway(runtime.kube(), namespace, name):
-        enqueue(AGENT_DEPLOYMENT, agent, ns)
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_RELEASE.plural, id="serving-releases")
@@ -326,20 +264,6 @@ def on_agent_deployment_for_rollouts(spec, **_) -> None:
     for obj in lookup(runtime.kube(), MODEL_RELEASE.kind, MODEL_LINE, line):
         if (obj.get("status") or {}).get("phase") in _WAITING_FOR_TARGETS:
             enqueue(MODEL_RELEASE, obj["metadata"]["name"], obj["metadata"]["namespace"])
-
-
-def _is_trust_config_map(name: str, namespace: str, **_) -> bool:
-    return name == TRUST_CONFIGMAP and namespace == runtime.options().settings.system_namespace
-
-
-# kopf filters client-side, so this watches every ConfigMap; the trusted key has no label we
-# could select on, because the platform team (not Tugboat) creates it.
-@kopf.on.event("v1", "configmaps", when=_is_trust_config_map, id="trusted-key")
-def on_trusted_key(type: str | None, body, **_) -> None:
-    """The trusted key appeared, rotated or went: every AgentDeployment mounts a copy of it."""
-    _remember(body, type)
-    for obj in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
-        enqueue(AGENT_DEPLOYMENT, obj["metadata"]["name"], obj["metadata"]["namespace"])
 
 
 @kopf.on.event(GROUP, VERSION, AGENT_DEPLOYMENT.plural, id="tenant-usage")
@@ -371,3 +295,70 @@ def delete_tenant_namespaces(name: str, body, **_) -> None:
         kube.event(dict(body), "Warning", "CleanupTimedOut",
                    f"gave up deleting the tenant's namespaces after {s.cleanup_timeout:.0f}s: {exc}; "
                    "they are left behind for a person to clean up")
+
+
+# --- What reconciles read besides their own object: told by our informers, not kopf ---
+# kopf filters by label on the client, so its own watch of each of these kinds would read every
+# Pod, ConfigMap and Deployment of the cluster; the informers already watch just ours (by label on
+# the server) and have stored the change before telling us, so the pass it wakes reads it. They keep
+# running on a standby replica: these wake-ups are gated by peering.
+
+
+def wake(kind: Kind, name: str, namespace: str | None) -> None:
+    REQUEUE.schedule((kind.kind, namespace, name), 0, _wake(kind, name, namespace))
+
+
+def _wakes_owner(kind: Kind) -> Subscriber:
+    """A child we own changed (status, deletion): its owner re-judges the world."""
+    def on_child(type_: str, obj: dict) -> None:
+        meta = obj["metadata"]
+        for ref in meta.get("ownerReferences", []):
+            if ref.get("apiVersion") == API_VERSION and ref.get("kind") == kind.kind:
+                wake(kind, ref["name"], meta.get("namespace"))
+    on_child.__name__ = f"wake_{kind.singular}"
+    return on_child
+
+
+def on_training_pod(type_: str, obj: dict) -> None:
+    """A Ray pod of a TrainingRun was placed, refused (no capacity) or went: the run re-judges.
+    RayJob status comes through its own informer and MLflow progress by the outcome's requeue, so
+    no run needs a fixed timer."""
+    meta = obj["metadata"]
+    for name in training_runs_labelled(runtime.kube(), meta["namespace"], meta["labels"][RUN_LABEL]):
+        wake(TRAINING_RUN, name, meta["namespace"])
+
+
+def on_route(type_: str, obj: dict) -> None:
+    """Ours: the Gateway accepted (or refused) an AgentDeployment's HTTPRoute, its status shows it.
+    Someone else's came or went: a deployment refused for its name may now build its own."""
+    meta = obj["metadata"]
+    manager = (meta.get("labels") or {}).get("app.kubernetes.io/managed-by")
+    if manager == "tugboat":
+        _wakes_owner(AGENT_DEPLOYMENT)(type_, obj)
+    elif manager is None:
+        for agent, ns in agent_deployments_naming_route(runtime.kube(), meta["namespace"], meta["name"]):
+            wake(AGENT_DEPLOYMENT, agent, ns)
+
+
+def on_gateway(type_: str, obj: dict) -> None:
+    """A Gateway came, changed or went: the deployments naming it re-judge their gatewayRef."""
+    meta = obj["metadata"]
+    for agent, ns in agent_deployments_on_gateway(runtime.kube(), meta["namespace"], meta["name"]):
+        wake(AGENT_DEPLOYMENT, agent, ns)
+
+
+def on_trusted_key(type_: str, obj: dict) -> None:
+    """The trusted key appeared, rotated or went: every AgentDeployment mounts a copy of it."""
+    for agent in runtime.kube().list(API_VERSION, AGENT_DEPLOYMENT.kind):
+        wake(AGENT_DEPLOYMENT, agent["metadata"]["name"], agent["metadata"]["namespace"])
+
+
+def subscribe(kube: CachedKube, system_namespace: str) -> None:
+    """Attach the handlers above to the informers operator_main started (CHILD_CACHES)."""
+    kube.informer("apps/v1", "Deployment", MANAGED).subscribe(_wakes_owner(AGENT_DEPLOYMENT))
+    kube.informer("ray.io/v1", "RayJob", MANAGED).subscribe(_wakes_owner(TRAINING_RUN))
+    kube.informer("batch/v1", "Job", MANAGED).subscribe(_wakes_owner(MODEL_RELEASE))
+    kube.informer("v1", "Pod", RUN_LABEL).subscribe(on_training_pod)
+    kube.informer(GATEWAY_API, "HTTPRoute").subscribe(on_route)
+    kube.informer(GATEWAY_API, "Gateway").subscribe(on_gateway)
+    kube.informer("v1", "ConfigMap", only=(system_namespace, TRUST_CONFIGMAP)).subscribe(on_trusted_key)

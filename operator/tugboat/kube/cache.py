@@ -1,7 +1,9 @@
 """Informers: one per kind and selection (ours, the children we read, the core kinds in CORE_KINDS), a
 fresh list then a watch resumed from the last resourceVersion (bookmarks keep it current on a quiet
 kind), a relist when the API server answers 410 Gone. They feed a Store (store.py); readers never
-wait on the API server. Must not decide anything.
+wait on the API server. Subscribers hear of each change the store takes in (not the first list, not
+the echo of a write whose answer is already stored), from the informer's thread. Must not decide
+anything.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 
 from kubernetes import client, watch
@@ -23,6 +26,9 @@ WATCH_SECONDS = 240  # the server ends each watch after this; we resume from the
 RETRY_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0  # a kind that keeps failing (its CRD not installed) is retried this rarely
 GONE = 410
+# What a subscriber is told: the event type (ADDED, MODIFIED, DELETED) and the object as stored
+# (shared with readers: not to be changed).
+Subscriber = Callable[[str, dict], None]
 # Core kinds (served under /api, not /apis) an informer may hold: their CoreV1Api name, namespaced?
 CORE_KINDS = {"ConfigMap": ("config_map", True), "Pod": ("pod", True), "Node": ("node", False),
               "Namespace": ("namespace", False), "ResourceQuota": ("resource_quota", True),
@@ -60,6 +66,7 @@ class Informer:
         self._synced = threading.Event()
         self._stopping = threading.Event()
         self._watch: watch.Watch | None = None
+        self._subscribers: list[Subscriber] = []
         self._thread = threading.Thread(target=self._run, name=f"informer-{plural}", daemon=True)
 
     def selects(self, obj: dict) -> bool:
@@ -68,6 +75,17 @@ class Informer:
         if self.only is not None and (meta.get("namespace"), meta.get("name")) != self.only:
             return False
         return matches(meta.get("labels"), self.terms)
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def _tell(self, type_: str, obj: dict) -> None:
+        for fn in self._subscribers:
+            try:
+                fn(type_, obj)
+            except Exception:  # noqa: BLE001 - one subscriber's bug must not stop the watch
+                log.exception("%s: subscriber %s failed on %s", self.plural,
+                              getattr(fn, "__name__", fn), type_)
 
     def start(self) -> Informer:
         self._thread.start()
@@ -137,7 +155,10 @@ class Informer:
         for item in out["items"]:  # items of a list carry no apiVersion/kind on some servers
             item.setdefault("apiVersion", self.api_version)
             item.setdefault("kind", self.kind)
-        self.store.replace(out["items"])
+        changes = self.store.replace(out["items"])
+        if self._synced.is_set():  # a relist after a gap: what the watch would have said
+            for type_, obj in changes:
+                self._tell(type_, obj)
         self._synced.set()
         return out["metadata"]["resourceVersion"]
 
@@ -151,15 +172,19 @@ class Informer:
                 _request_timeout=WATCH_SECONDS + 30):
             obj = event["raw_object"]
             version = obj["metadata"].get("resourceVersion") or version
-            apply_event(self.store, event["type"], obj)
+            if apply_event(self.store, event["type"], obj):
+                self._tell(event["type"], obj)
             if self._stopping.is_set():
                 break
         return version
 
 
-def apply_event(store: Store, type_: str, obj: dict) -> None:
-    """One watch event into the store (a bookmark only moves the version, read by the caller)."""
+def apply_event(store: Store, type_: str, obj: dict) -> bool:
+    """One watch event into the store (a bookmark only moves the version, read by the caller);
+    True if it was news to the store."""
     if type_ in ("ADDED", "MODIFIED"):
-        store.upsert(obj)
-    elif type_ == "DELETED":
+        return store.upsert(obj)
+    if type_ == "DELETED":
         store.delete(obj)
+        return True
+    return False

@@ -44,6 +44,14 @@ class CachedKube(Kube):
         self._informers.setdefault((api_version, kind), []).append(informer)
         return informer.start()
 
+    def informer(self, api_version: str, kind: str, label_selector: str | None = None,
+                 only: tuple[str, str] | None = None) -> Informer:
+        """The informer made by `cache` with exactly this selection (to subscribe to its changes)."""
+        for informer in self._informers.get((api_version, kind), ()):
+            if informer.label_selector == label_selector and informer.only == only:
+                return informer
+        raise KeyError(f"no informer of {kind} ({api_version}) selecting {label_selector or only or 'all'}")
+
     def _all(self) -> list[Informer]:
         return [i for group in self._informers.values() for i in group]
 

@@ -33,6 +33,10 @@ def newer(candidate: str | None, current: str | None) -> bool:
         return True
 
 
+def _version(obj: dict) -> str | None:
+    return obj["metadata"].get("resourceVersion")
+
+
 class Store:
     def __init__(self, indexes: dict[str, IndexFn] | None = None):
         self._lock = threading.Lock()
@@ -41,27 +45,39 @@ class Store:
         self._gone: dict[Key, str | None] = {}
         self._index: dict[str, defaultdict[str, set[Key]]] = {n: defaultdict(set) for n in self._indexers}
 
-    def replace(self, objects: Iterable[dict]) -> None:
-        """A fresh list: the whole truth at one version, whatever came before."""
+    def replace(self, objects: Iterable[dict]) -> list[tuple[str, dict]]:
+        """A fresh list: the whole truth at one version, whatever came before. Returns what it
+        changed as watch events would have said it (ADDED, MODIFIED, DELETED), for a relist after a
+        gap in the watch."""
         with self._lock:
+            before = self._objects
             self._objects, self._gone = {}, {}
             self._index = {n: defaultdict(set) for n in self._indexers}
             for obj in objects:
                 self._put(key_of(obj), obj)
+            changes = [("DELETED", o) for k, o in before.items() if k not in self._objects]
+            for k, obj in self._objects.items():
+                held = before.get(k)
+                if held is None:
+                    changes.append(("ADDED", obj))
+                elif _version(held) != _version(obj):
+                    changes.append(("MODIFIED", obj))
+            return changes
 
     def upsert(self, obj: dict) -> bool:
-        """Keep `obj` unless what we hold (or its deletion) is newer; True if kept."""
+        """Keep `obj` unless what we hold (or its deletion) is as new; True if it is news (a
+        version the store did not hold: not the echo of a write whose answer is already here)."""
         key, rv = key_of(obj), obj["metadata"].get("resourceVersion")
         with self._lock:
             held = self._objects.get(key)
             if key in self._gone and not newer(rv, self._gone[key]):
                 return False
-            if held is not None and not newer(rv, held["metadata"].get("resourceVersion")):
+            if held is not None and not newer(rv, _version(held)):
                 return False
             self._gone.pop(key, None)
             self._drop(key)
             self._put(key, obj)
-            return True
+            return held is None or rv is None or _version(held) != rv
 
     def delete(self, obj: dict) -> None:
         key, rv = key_of(obj), obj["metadata"].get("resourceVersion")
